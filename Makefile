@@ -8,8 +8,6 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard chapters/[0-9][0-9]_*.ipynb))
 export GENLAB_PROFILE ?= quick
-# Keep BLAS/torch to the machine's cores and the plots headless.
-export MPLBACKEND ?= Agg
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
 .PHONY: help venv test unit notebooks book lab student execute clean benchmarks

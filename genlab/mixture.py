@@ -1,0 +1,586 @@
+"""Mixture models fitted by expectation-maximisation, in torch.
+
+* :class:`GaussianMixture` -- the scikit-learn estimator's conventions (same
+  parameters, fitted attributes, lower bound, convergence rule, initialisation
+  from the same ``random_state``), computed in torch on the CPU or on CUDA.
+  Every step is vectorised over components: one GEMM for the Mahalanobis terms
+  of all components, one batched Cholesky and one batched triangular solve for
+  the precisions.
+* :class:`CategoricalMixture` -- a mixture of independent categoricals per
+  dimension (Bernoulli with ``n_categories=2``), fitted by MAP-EM with a
+  symmetric Dirichlet (add-``alpha``) smoothing; a density model for discrete
+  images such as the 8x8 digits with 17 grey levels.
+
+Both share the EM driver in :class:`_BaseMixture`: ``n_init`` restarts, the
+lower bound is the mean log-likelihood per sample measured in the E-step (as in
+scikit-learn, so it belongs to the parameters *before* the last M-step),
+convergence when its change is below ``tol``, and the best restart is kept.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+
+from .base import as_float_tensor, check_is_fitted, check_n_features, resolve_device
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+INIT_PARAMS = ("kmeans", "random")
+# Largest intermediate (rows x components x features) built at once; bigger inputs are
+# processed in blocks of rows so a 10^6 x 64 x 50 fit fits in GPU memory.
+_BLOCK_ELEMENTS = {"cpu": 1 << 22, "cuda": 1 << 27}
+
+
+def _row_blocks(n_rows: int, per_row: int, device: torch.device) -> list[slice]:
+    """Slices of rows such that ``rows * per_row`` stays under the device's block budget."""
+    budget = _BLOCK_ELEMENTS.get(device.type, _BLOCK_ELEMENTS["cpu"])
+    step = max(1, budget // max(per_row, 1))
+    return [slice(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_nonneg(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+            or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+class _BaseMixture:
+    """EM driver shared by the mixtures: restarts, convergence, prediction, scores, BIC/AIC.
+
+    Subclasses implement ``_check_parameters``, ``_validate_X``, ``_initialize``,
+    ``_estimate_log_prob`` (per-component log-densities, ``(n, K)``), ``_m_step``,
+    ``_parameter_names``, ``_n_parameters`` and ``_sample_components``.
+    """
+
+    _fitted_attribute = "weights_"
+
+    def __init__(self, n_components: int, tol: float, max_iter: int, n_init: int, init_params: str,
+                 random_state: Any, device: torch.device | str | None, dtype: torch.dtype, verbose: bool):
+        self.n_components = n_components
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.random_state = random_state
+        self.device = device
+        self.dtype = dtype
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ parameters and data
+    def _check_common_parameters(self) -> None:
+        _check_int("n_components", self.n_components, 1)
+        _check_nonneg("tol", self.tol)
+        _check_int("max_iter", self.max_iter, 0)
+        _check_int("n_init", self.n_init, 1)
+        if self.init_params not in INIT_PARAMS:
+            raise ValueError(f"init_params must be one of {INIT_PARAMS}, got {self.init_params!r}")
+        if self.dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {self.dtype!r}")
+
+    def _check_parameters(self, X: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def _validate_X(self, X: Any, device: torch.device) -> torch.Tensor:
+        return as_float_tensor(X, dtype=self.dtype, device=device)
+
+    def _validated(self, X: Any) -> torch.Tensor:
+        """``X`` checked for a fitted model: same device, dtype and number of features."""
+        check_is_fitted(self, self._fitted_attribute)
+        X = self._validate_X(X, self.device_)
+        check_n_features(self, X)
+        return X
+
+    # ------------------------------------------------------------------ EM
+    def _initial_responsibilities(self, X: torch.Tensor, random_state: np.random.RandomState) -> torch.Tensor:
+        """Hard k-means labels or random responsibilities, drawn exactly as scikit-learn draws them."""
+        n_samples = X.shape[0]
+        if self.init_params == "kmeans":
+            from sklearn.cluster import KMeans
+
+            # k-means runs on the CPU with scikit-learn, seeded from the same RandomState stream
+            # as scikit-learn's GaussianMixture, so equal random_state gives equal labels.
+            labels = KMeans(n_clusters=self.n_components, n_init=1, random_state=random_state) \
+                .fit(X.detach().cpu().double().numpy()).labels_
+            resp = torch.zeros(n_samples, self.n_components, dtype=X.dtype, device=X.device)
+            resp[torch.arange(n_samples, device=X.device), torch.as_tensor(labels, device=X.device)] = 1
+            return resp
+        resp = torch.as_tensor(random_state.uniform(size=(n_samples, self.n_components)), dtype=X.dtype,
+                               device=X.device)
+        return resp / resp.sum(1, keepdim=True)
+
+    def _weighted_log_prob(self, X: torch.Tensor) -> torch.Tensor:
+        return self._estimate_log_prob(X) + torch.log(self.weights_)
+
+    def _estimate_log_prob_resp(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        weighted = self._weighted_log_prob(X)
+        log_norm = torch.logsumexp(weighted, dim=1)
+        return log_norm, weighted - log_norm[:, None]
+
+    def _objective(self, mean_log_likelihood: float) -> float:
+        """What EM maximises, per sample (MAP variants add their log prior)."""
+        return mean_log_likelihood
+
+    def fit(self, X: Any, y: Any = None) -> "_BaseMixture":
+        """Fit the mixture by EM (``n_init`` restarts, the best lower bound kept); return ``self``."""
+        self.fit_predict(X, y)
+        return self
+
+    def fit_predict(self, X: Any, y: Any = None) -> torch.Tensor:
+        """Fit by EM and return the most probable component of each row of ``X``.
+
+        Raises:
+            ValueError: bad parameters, NaN/inf or non-2-D ``X``, fewer than two rows,
+                or more components than rows.
+        """
+        self._check_common_parameters()
+        device = resolve_device(self.device)
+        X = self._validate_X(X, device)
+        n_samples = X.shape[0]
+        if n_samples < 2:
+            raise ValueError(f"X needs at least 2 rows to fit a mixture, got {n_samples}")
+        if self.n_components > n_samples:
+            raise ValueError(f"n_components={self.n_components} is larger than the number of samples "
+                             f"n_samples={n_samples}; use at most {n_samples} components")
+        self._check_parameters(X)
+        self.device_ = device
+        self.n_features_in_ = X.shape[1]
+        random_state = check_random_state(self.random_state)
+        best_params, best_bound, best_bounds, best_iter, best_converged = None, -math.inf, [], 0, False
+        for init in range(self.n_init):
+            if self.verbose:
+                print(f"Initialization {init}")
+            self._initialize(X, random_state)
+            bound, bounds, converged, n_iter = -math.inf, [], False, 0
+            for n_iter in range(1, self.max_iter + 1):
+                previous = bound
+                log_norm, log_resp = self._estimate_log_prob_resp(X)
+                self._m_step(X, log_resp.exp())
+                bound = self._objective(log_norm.mean().item())
+                bounds.append(bound)
+                if self.verbose:
+                    print(f"  iteration {n_iter}: lower bound {bound:.6f} (change {bound - previous:.3e})")
+                if abs(bound - previous) < self.tol:
+                    converged = True
+                    break
+            if best_params is None or bound > best_bound:
+                best_params = {name: getattr(self, name) for name in self._parameter_names()}
+                best_bound, best_bounds, best_iter, best_converged = bound, bounds, n_iter, converged
+        if not best_converged and self.max_iter > 0:
+            warnings.warn(f"{type(self).__name__}: the best initialisation did not converge in "
+                          f"max_iter={self.max_iter} iterations (tol={self.tol}); increase max_iter or tol",
+                          ConvergenceWarning, stacklevel=2)
+        for name, value in best_params.items():
+            setattr(self, name, value)
+        self.converged_, self.n_iter_ = best_converged, best_iter
+        self.lower_bound_, self.lower_bounds_ = best_bound, best_bounds
+        seed = int(random_state.randint(np.iinfo(np.int32).max))
+        self._generator = torch.Generator(device=device).manual_seed(seed)
+        # A final E-step so fit_predict(X) equals fit(X).predict(X), as in scikit-learn.
+        return self._weighted_log_prob(X).argmax(1)
+
+    # ------------------------------------------------------------------ inference
+    def score_samples(self, X: Any) -> torch.Tensor:
+        """Log-density ``log p(x)`` of each row of ``X``, in nats."""
+        return torch.logsumexp(self._weighted_log_prob(self._validated(X)), dim=1)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean log-likelihood per row of ``X`` (nats)."""
+        return float(self.score_samples(X).mean())
+
+    def predict(self, X: Any) -> torch.Tensor:
+        """Most probable component of each row of ``X``."""
+        return self._weighted_log_prob(self._validated(X)).argmax(1)
+
+    def predict_proba(self, X: Any) -> torch.Tensor:
+        """Responsibilities ``p(component | x)``, shape ``(n, n_components)``."""
+        return self._estimate_log_prob_resp(self._validated(X))[1].exp()
+
+    def bic(self, X: Any) -> float:
+        """Bayesian information criterion on ``X`` (lower is better) {cite}`schwarz1978estimating`."""
+        return -2 * self.score(X) * len(X) + self._n_parameters() * math.log(len(X))
+
+    def aic(self, X: Any) -> float:
+        """Akaike information criterion on ``X`` (lower is better)."""
+        return -2 * self.score(X) * len(X) + 2 * self._n_parameters()
+
+    def sample(self, n_samples: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw ``n_samples`` points; returns ``(X, labels)`` with rows grouped by component.
+
+        Successive calls continue one random stream seeded at fit time from ``random_state``.
+        """
+        check_is_fitted(self, self._fitted_attribute)
+        _check_int("n_samples", n_samples, 1)
+        picks = torch.multinomial(self.weights_, n_samples, replacement=True, generator=self._generator)
+        counts = torch.bincount(picks, minlength=self.n_components)
+        labels = torch.repeat_interleave(torch.arange(self.n_components, device=self.device_), counts)
+        return self._sample_components(labels, counts.tolist()), labels
+
+    # ------------------------------------------------------------------ hooks
+    def _parameter_names(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def _initialize(self, X: torch.Tensor, random_state: np.random.RandomState) -> None:
+        raise NotImplementedError
+
+    def _estimate_log_prob(self, X: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _m_step(self, X: torch.Tensor, resp: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def _n_parameters(self) -> int:
+        raise NotImplementedError
+
+    def _sample_components(self, labels: torch.Tensor, counts: list[int]) -> torch.Tensor:
+        raise NotImplementedError
+
+
+# ============================================================================ Gaussian
+def _log_gaussian_prob(X: torch.Tensor, means: torch.Tensor, prec_chol: torch.Tensor,
+                       covariance_type: str) -> torch.Tensor:
+    """``log N(x_n | mu_k, Sigma_k)`` for all rows and components, shape ``(n, K)``.
+
+    ``prec_chol`` is the upper-triangular ``U`` with ``precision = U U^T`` (scikit-learn's
+    ``precisions_cholesky_``), so ``(x - mu)^T P (x - mu) = ||(x - mu) U||^2``.
+    """
+    n_samples, n_features = X.shape
+    n_components = means.shape[0]
+    if covariance_type in ("full", "tied"):
+        if covariance_type == "full":
+            log_det = torch.log(torch.diagonal(prec_chol, dim1=-2, dim2=-1)).sum(-1)
+            # All components in one GEMM: X (n, d) @ [U_1 ... U_K] (d, K d).
+            stacked = prec_chol.permute(1, 0, 2).reshape(n_features, n_components * n_features)
+            mean_proj = torch.einsum("kd,kde->ke", means, prec_chol)
+        else:
+            log_det = torch.log(torch.diagonal(prec_chol)).sum().expand(n_components)
+            stacked, mean_proj = prec_chol, means @ prec_chol
+        maha = torch.empty(n_samples, n_components, dtype=X.dtype, device=X.device)
+        for rows in _row_blocks(n_samples, n_components * n_features, X.device):
+            projected = (X[rows] @ stacked).view(-1, n_components if covariance_type == "full" else 1, n_features)
+            diff = projected - mean_proj
+            maha[rows] = (diff * diff).sum(-1)
+    elif covariance_type == "diag":
+        precisions = prec_chol ** 2
+        log_det = torch.log(prec_chol).sum(1)
+        maha = ((means ** 2 * precisions).sum(1) - 2.0 * X @ (means * precisions).T + (X * X) @ precisions.T)
+    else:
+        precisions = prec_chol ** 2
+        log_det = n_features * torch.log(prec_chol)
+        maha = ((means ** 2).sum(1) * precisions - 2.0 * (X @ means.T) * precisions
+                + (X * X).sum(1, keepdim=True) * precisions)
+    return -0.5 * (n_features * math.log(2 * math.pi) + maha) + log_det
+
+
+class GaussianMixture(_BaseMixture):
+    """Gaussian mixture fitted by EM {cite}`dempster1977maximum`, with scikit-learn's conventions.
+
+    Args:
+        n_components: number of Gaussians.
+        covariance_type: ``"full"`` (one matrix each), ``"tied"`` (one shared matrix),
+            ``"diag"`` (diagonal each) or ``"spherical"`` (one variance each).
+        tol: stop when the mean log-likelihood per sample changes by less than this.
+        reg_covar: added to covariance diagonals; keeps them positive definite.
+        max_iter: EM iterations per initialisation (0 keeps the initial parameters).
+        n_init: restarts; the one with the highest lower bound is kept.
+        init_params: ``"kmeans"`` (hard k-means labels, scikit-learn's KMeans on the CPU) or
+            ``"random"`` (random responsibilities).
+        weights_init, means_init, precisions_init: optional initial parameters (shapes as in
+            scikit-learn); when all three are given, no initial responsibilities are drawn.
+        random_state: seed (int), ``numpy.random.RandomState`` or None; the same value gives the
+            same initialisation as ``sklearn.mixture.GaussianMixture``.
+        device: where to compute (None: CUDA when present); dtype: float64 (default) or float32.
+
+    Fitted attributes: ``weights_``, ``means_``, ``covariances_``, ``precisions_cholesky_``,
+    ``precisions_``, ``converged_``, ``n_iter_``, ``lower_bound_``, ``lower_bounds_`` (torch tensors
+    on ``device_``; the bounds are floats). Degenerate components get extra jitter on their
+    diagonal and a warning naming them, never NaN.
+    """
+
+    def __init__(self, n_components: int = 1, covariance_type: str = "full", tol: float = 1e-3,
+                 reg_covar: float = 1e-6, max_iter: int = 100, n_init: int = 1, init_params: str = "kmeans",
+                 weights_init: Any = None, means_init: Any = None, precisions_init: Any = None,
+                 random_state: Any = None, device: torch.device | str | None = None,
+                 dtype: torch.dtype = torch.float64, verbose: bool = False):
+        super().__init__(n_components, tol, max_iter, n_init, init_params, random_state, device, dtype, verbose)
+        self.covariance_type = covariance_type
+        self.reg_covar = reg_covar
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+
+    # ------------------------------------------------------------------ checks
+    def _check_parameters(self, X: torch.Tensor) -> None:
+        if self.covariance_type not in COVARIANCE_TYPES:
+            raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}, got {self.covariance_type!r}")
+        _check_nonneg("reg_covar", self.reg_covar)
+        n_components, n_features = self.n_components, X.shape[1]
+        options = dict(dtype=self.dtype, device=X.device)
+        self._weights_init = self._means_init = self._precisions_init = None
+        if self.weights_init is not None:
+            weights = as_float_tensor(self.weights_init, name="weights_init", ndim=1, **options)
+            if weights.shape != (n_components,):
+                raise ValueError(f"weights_init must have shape ({n_components},), got {tuple(weights.shape)}")
+            if (weights < 0).any() or (weights > 1).any() or abs(weights.sum().item() - 1) > 1e-6:
+                raise ValueError("weights_init must be in [0, 1] and sum to 1, "
+                                 f"got values in [{weights.min().item():.4g}, {weights.max().item():.4g}] "
+                                 f"summing to {weights.sum().item():.6g}")
+            self._weights_init = weights
+        if self.means_init is not None:
+            means = as_float_tensor(self.means_init, name="means_init", **options)
+            if means.shape != (n_components, n_features):
+                raise ValueError(f"means_init must have shape ({n_components}, {n_features}), "
+                                 f"got {tuple(means.shape)}")
+            self._means_init = means
+        if self.precisions_init is not None:
+            self._precisions_init = self._check_precisions(self.precisions_init, n_features, options)
+
+    def _check_precisions(self, precisions: Any, n_features: int, options: dict) -> torch.Tensor:
+        shapes = {"full": (self.n_components, n_features, n_features), "tied": (n_features, n_features),
+                  "diag": (self.n_components, n_features), "spherical": (self.n_components,)}
+        expected = shapes[self.covariance_type]
+        precisions = as_float_tensor(precisions, name="precisions_init", ndim=len(expected), **options)
+        if precisions.shape != expected:
+            raise ValueError(f"precisions_init for covariance_type={self.covariance_type!r} must have shape "
+                             f"{expected}, got {tuple(precisions.shape)}")
+        if self.covariance_type in ("full", "tied"):
+            symmetric = torch.allclose(precisions, precisions.mT)
+            if not symmetric or (torch.linalg.cholesky_ex(precisions).info > 0).any():
+                raise ValueError("precisions_init must be symmetric positive-definite matrices")
+        elif (precisions <= 0).any():
+            raise ValueError("precisions_init must be positive")
+        return precisions
+
+    # ------------------------------------------------------------------ parameters
+    def _parameter_names(self) -> tuple[str, ...]:
+        return ("weights_", "means_", "covariances_", "precisions_cholesky_")
+
+    @property
+    def precisions_(self) -> torch.Tensor:
+        """Precision matrices (inverse covariances), from ``precisions_cholesky_``."""
+        check_is_fitted(self, self._fitted_attribute)
+        chol = self.precisions_cholesky_
+        return chol @ chol.mT if self.covariance_type in ("full", "tied") else chol ** 2
+
+    def _initialize(self, X: torch.Tensor, random_state: np.random.RandomState) -> None:
+        given = (self._weights_init, self._means_init, self._precisions_init)
+        if any(value is None for value in given):
+            resp = self._initial_responsibilities(X, random_state)
+            weights, means, covariances = self._estimate_parameters(X, resp)
+            weights = weights / X.shape[0]
+        self.weights_ = weights if self._weights_init is None else self._weights_init.clone()
+        self.means_ = means if self._means_init is None else self._means_init.clone()
+        if self._precisions_init is None:
+            self.covariances_ = covariances
+            self.precisions_cholesky_ = self._precision_cholesky(covariances)
+        else:
+            self.precisions_cholesky_ = self._cholesky_from_precisions(self._precisions_init)
+            self.covariances_ = self._covariances_from_cholesky(self.precisions_cholesky_)
+
+    def _cholesky_from_precisions(self, precisions: torch.Tensor) -> torch.Tensor:
+        """Upper ``U`` with ``P = U U^T``: the Cholesky of the index-reversed ``P``, reversed back."""
+        if self.covariance_type in ("full", "tied"):
+            flipped = torch.flip(precisions, dims=(-2, -1))
+            return torch.flip(torch.linalg.cholesky(flipped), dims=(-2, -1))
+        return torch.sqrt(precisions)
+
+    def _covariances_from_cholesky(self, prec_chol: torch.Tensor) -> torch.Tensor:
+        if self.covariance_type in ("full", "tied"):
+            inverse = torch.linalg.solve_triangular(prec_chol, torch.eye(prec_chol.shape[-1], dtype=prec_chol.dtype,
+                                                                         device=prec_chol.device), upper=True)
+            return inverse.mT @ inverse
+        return 1.0 / prec_chol ** 2
+
+    def _estimate_parameters(self, X: torch.Tensor, resp: torch.Tensor):
+        """M-step estimates ``(nk, means, covariances)``, the formulas scikit-learn uses."""
+        nk = resp.sum(0) + 10 * torch.finfo(resp.dtype).eps
+        means = (resp.T @ X) / nk[:, None]
+        reg = self.reg_covar
+        if self.covariance_type == "full":
+            n_components, n_features = means.shape
+            covariances = torch.zeros(n_components, n_features, n_features, dtype=X.dtype, device=X.device)
+            for rows in _row_blocks(X.shape[0], n_components * n_features, X.device):
+                diff = X[rows].unsqueeze(0) - means.unsqueeze(1)                      # (K, m, d)
+                covariances += (diff * resp[rows].T.unsqueeze(-1)).mT @ diff          # batched over K
+            covariances /= nk[:, None, None]
+            covariances.diagonal(dim1=-2, dim2=-1).add_(reg)
+        elif self.covariance_type == "tied":
+            covariances = (X.T @ X - (nk * means.T) @ means) / nk.sum()
+            covariances.diagonal().add_(reg)
+        else:
+            covariances = (resp.T @ (X * X)) / nk[:, None] - means ** 2 + reg
+            if self.covariance_type == "spherical":
+                covariances = covariances.mean(1)
+        return nk, means, covariances
+
+    def _precision_cholesky(self, covariances: torch.Tensor) -> torch.Tensor:
+        """``precisions_cholesky_`` from covariances; singular components get jitter and a warning."""
+        if self.covariance_type in ("full", "tied"):
+            batched = covariances if covariances.ndim == 3 else covariances.unsqueeze(0)
+            chol, info = torch.linalg.cholesky_ex(batched)
+            if (info > 0).any():
+                chol = self._repair_singular(batched, info > 0)
+            eye = torch.eye(batched.shape[-1], dtype=batched.dtype, device=batched.device)
+            prec_chol = torch.linalg.solve_triangular(chol, eye.expand_as(batched), upper=False).mT
+            return prec_chol if covariances.ndim == 3 else prec_chol[0]
+        bad = covariances <= 0 if self.covariance_type == "spherical" else (covariances <= 0).any(1)
+        if bad.any():
+            floor = max(self.reg_covar, 1e-6 * float(covariances.abs().max().clamp_min(1.0)))
+            covariances.clamp_(min=floor)
+            self._warn_singular(torch.nonzero(bad).flatten().tolist(), floor)
+        return 1.0 / torch.sqrt(covariances)
+
+    def _repair_singular(self, covariances: torch.Tensor, bad: torch.Tensor) -> torch.Tensor:
+        """Add growing jitter to the diagonals of the components whose Cholesky failed (in place)."""
+        scale = float(covariances.diagonal(dim1=-2, dim2=-1).abs().mean().clamp_min(1e-12))
+        jitter = max(self.reg_covar, torch.finfo(covariances.dtype).eps * scale)
+        while True:
+            jitter *= 10
+            covariances[bad] += jitter * torch.eye(covariances.shape[-1], dtype=covariances.dtype,
+                                                   device=covariances.device)
+            chol, info = torch.linalg.cholesky_ex(covariances)
+            if not (info > 0).any() or jitter > 1e6 * scale:
+                break
+        if (info > 0).any():
+            raise ValueError("covariance matrices stay singular even with large jitter; the data may contain "
+                             "NaN-free but degenerate values (scale them) or use fewer components")
+        components = torch.nonzero(bad).flatten().tolist() if self.covariance_type == "full" else ["(tied)"]
+        self._warn_singular(components, jitter)
+        return chol
+
+    def _warn_singular(self, components: list, jitter: float) -> None:
+        warnings.warn(f"GaussianMixture: component(s) {components} have a singular covariance (collapsed on "
+                      f"too few distinct points); added {jitter:.3g} to the diagonal. Increase reg_covar, "
+                      "scale the data, or use fewer components.", RuntimeWarning, stacklevel=4)
+
+    def _m_step(self, X: torch.Tensor, resp: torch.Tensor) -> None:
+        weights, self.means_, self.covariances_ = self._estimate_parameters(X, resp)
+        self.weights_ = weights / weights.sum()
+        self.precisions_cholesky_ = self._precision_cholesky(self.covariances_)
+
+    def _estimate_log_prob(self, X: torch.Tensor) -> torch.Tensor:
+        return _log_gaussian_prob(X, self.means_, self.precisions_cholesky_, self.covariance_type)
+
+    def _n_parameters(self) -> int:
+        n_features, k = self.means_.shape[1], self.n_components
+        covariance_params = {"full": k * n_features * (n_features + 1) / 2, "diag": k * n_features,
+                             "tied": n_features * (n_features + 1) / 2, "spherical": k}[self.covariance_type]
+        return int(covariance_params + n_features * k + k - 1)
+
+    def _sample_components(self, labels: torch.Tensor, counts: list[int]) -> torch.Tensor:
+        noise = torch.randn(len(labels), self.n_features_in_, dtype=self.dtype, device=self.device_,
+                            generator=self._generator)
+        chol = self.precisions_cholesky_
+        if self.covariance_type in ("diag", "spherical"):
+            scale = (1.0 / chol)[labels]
+            return self.means_[labels] + noise * (scale if scale.ndim == 2 else scale[:, None])
+        # x = mu + U^{-T} z has covariance U^{-T} U^{-1} = (U U^T)^{-1}; one triangular solve per component.
+        blocks = torch.split(noise, counts)
+        factors = chol if self.covariance_type == "full" else chol.expand(self.n_components, *chol.shape)
+        parts = [torch.linalg.solve_triangular(factors[k].mT, block.T, upper=False).T
+                 for k, block in enumerate(blocks)]
+        return torch.cat(parts) + self.means_[labels]
+
+
+# ============================================================================ categorical
+class CategoricalMixture(_BaseMixture):
+    """Mixture of independent categoricals per dimension, fitted by MAP-EM.
+
+    ``p(x) = sum_k pi_k prod_d theta[k, d, x_d]``, with ``x_d`` in ``0 .. n_categories - 1``
+    (``n_categories=2``: a Bernoulli mixture). The M-step adds ``alpha`` pseudo-counts to every
+    category (a symmetric Dirichlet prior with concentration ``alpha + 1``), so unseen values keep
+    a finite log-probability. EM never decreases the penalised objective
+    ``(sum_n log p(x_n) + alpha sum log theta) / n``, stored per iteration in ``lower_bounds_``.
+
+    Args:
+        n_components: number of mixture components.
+        n_categories: number of values per dimension.
+        alpha: pseudo-count per category (>= 0; 0 is maximum likelihood).
+        init_params: ``"random"`` (random responsibilities) or ``"kmeans"`` (hard k-means labels).
+        Other arguments as in :class:`GaussianMixture`.
+
+    ``X`` holds integer codes, shape ``(n, D)``; images ``(n, 1, H, W)`` are flattened to ``(n, H W)``.
+    Fitted attributes: ``weights_`` ``(K,)``, ``probs_`` ``(K, D, C)``, ``lower_bound_``, ``converged_``.
+    """
+
+    def __init__(self, n_components: int = 1, n_categories: int = 2, alpha: float = 1.0, max_iter: int = 100,
+                 tol: float = 1e-3, n_init: int = 1, init_params: str = "random", random_state: Any = None,
+                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float64,
+                 verbose: bool = False):
+        super().__init__(n_components, tol, max_iter, n_init, init_params, random_state, device, dtype, verbose)
+        self.n_categories = n_categories
+        self.alpha = alpha
+
+    def _check_parameters(self, X: torch.Tensor) -> None:
+        _check_nonneg("alpha", self.alpha)
+
+    def _validate_X(self, X: Any, device: torch.device) -> torch.Tensor:
+        _check_int("n_categories", self.n_categories, 2)
+        if isinstance(X, (torch.Tensor, np.ndarray)) and X.ndim > 2:
+            X = X.reshape(X.shape[0], -1)
+        X = as_float_tensor(X, dtype=self.dtype, device=device)
+        if (X != X.round()).any():
+            raise ValueError("X must hold integer category codes, found non-integer values")
+        low, high = X.min().item(), X.max().item()
+        if low < 0 or high > self.n_categories - 1:
+            raise ValueError(f"X values must lie in 0..{self.n_categories - 1} (n_categories={self.n_categories}), "
+                             f"found values in [{low:g}, {high:g}]")
+        return X
+
+    def _one_hot(self, X: torch.Tensor) -> torch.Tensor:
+        """``(n, D * C)`` indicator matrix, so log-likelihoods of all components are one GEMM."""
+        codes = torch.nn.functional.one_hot(X.long(), self.n_categories)
+        return codes.reshape(X.shape[0], -1).to(self.dtype)
+
+    def _parameter_names(self) -> tuple[str, ...]:
+        return ("weights_", "probs_")
+
+    def _initialize(self, X: torch.Tensor, random_state: np.random.RandomState) -> None:
+        self._m_step(X, self._initial_responsibilities(X, random_state))
+
+    def _m_step(self, X: torch.Tensor, resp: torch.Tensor) -> None:
+        nk = resp.sum(0) + 10 * torch.finfo(resp.dtype).eps
+        counts = (resp.T @ self._one_hot(X)).view(self.n_components, X.shape[1], self.n_categories)
+        self.weights_ = nk / nk.sum()
+        self.probs_ = (counts + self.alpha) / (nk[:, None, None] + self.n_categories * self.alpha)
+
+    def _log_probs(self) -> torch.Tensor:
+        # alpha = 0 may leave exact zeros; a tiny floor keeps 0 * log(0) out of the GEMM.
+        return torch.log(self.probs_.clamp_min(torch.finfo(self.dtype).tiny))
+
+    def _estimate_log_prob(self, X: torch.Tensor) -> torch.Tensor:
+        log_probs = self._log_probs().reshape(self.n_components, -1)
+        out = torch.empty(X.shape[0], self.n_components, dtype=self.dtype, device=X.device)
+        for rows in _row_blocks(X.shape[0], X.shape[1] * self.n_categories, X.device):
+            out[rows] = self._one_hot(X[rows]) @ log_probs.T
+        return out
+
+    def _objective(self, mean_log_likelihood: float) -> float:
+        # Mean log-likelihood at the E-step parameters plus their log prior per sample: the
+        # quantity MAP-EM never decreases (the prior term is evaluated for the same parameters).
+        return mean_log_likelihood + self._prior_term
+
+    def _estimate_log_prob_resp(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # Remember the log prior of the parameters this E-step uses, for _objective.
+        self._prior_term = self.alpha * self._log_probs().sum().item() / X.shape[0] if self.alpha else 0.0
+        return super()._estimate_log_prob_resp(X)
+
+    def _n_parameters(self) -> int:
+        k = self.n_components
+        return int(k - 1 + k * self.n_features_in_ * (self.n_categories - 1))
+
+    def _sample_components(self, labels: torch.Tensor, counts: list[int]) -> torch.Tensor:
+        probs = self.probs_[labels].reshape(-1, self.n_categories)
+        draws = torch.multinomial(probs, 1, replacement=True, generator=self._generator)
+        return draws.view(len(labels), self.n_features_in_)

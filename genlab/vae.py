@@ -1,0 +1,578 @@
+"""Variational autoencoders: the VAE, its importance-weighted (IWAE) training, and the conditional CVAE.
+
+A VAE is a latent-variable model ``p(x) = ∫ p(x|z) p(z) dz`` trained by maximising the evidence
+lower bound (ELBO) with an amortised Gaussian posterior ``q(z|x)`` and the reparameterisation trick
+(Kingma & Welling 2014; Rezende et al. 2014):
+
+    log p(x) >= E_q[log p(x|z)] - KL(q(z|x) || p(z)) = ELBO(x).
+
+What :class:`VAE` offers:
+
+* encoders/decoders: ``"mlp"`` or ``"conv"`` (from :mod:`genlab.layers`), and the autoregressive
+  ``"made"`` decoder (a MADE over the pixels, conditioned on ``z``: a *strong* decoder);
+* likelihoods: ``"bernoulli"`` (pixels in [0, 1]), ``"categorical"`` over ``n_levels`` integer levels
+  (the 8x8 digits: 17 levels, logits of shape ``(n, 17, 8, 8)``), ``"discretized_logistic"``;
+* priors: ``"standard"`` N(0, I) (KL in closed form), ``"mog"`` (a learned mixture of Gaussians) or
+  ``"vamp"`` (the VampPrior, Tomczak & Welling 2018), see :mod:`genlab.priors`;
+* training options: β (β-VAE), a β schedule (:class:`KLWarmup`), free bits, input dropout, and
+  importance-weighted training with ``k`` samples (IWAE, Burda et al. 2016) with the standard or the
+  doubly-reparameterised (DReG, Tucker et al. 2019) gradient.
+
+Units: every loss and likelihood is in **nats per example** (mean over the batch).
+
+"Trained" state: the model counts its optimisation steps in the buffer ``n_updates`` (incremented by
+:meth:`VAE.loss` whenever it runs in training mode with gradients on, i.e. inside
+:class:`genlab.train.Trainer`). :meth:`VAE.log_prob` and :meth:`VAE.sample` raise
+:class:`genlab.base.NotFittedError` (a ``ValueError``) while it is 0, because a likelihood or a
+sample from random weights is almost always a mistake. The count is saved with the weights.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import NotFittedError
+from .layers import ConvDecoder, ConvEncoder, mlp
+from .priors import MADEDecoder, make_prior
+from .train import Callback
+
+LIKELIHOODS = ("bernoulli", "categorical", "discretized_logistic")
+ENCODERS = ("mlp", "conv")
+DECODERS = ("mlp", "conv", "made")
+GRADIENTS = ("iwae", "dreg")
+LOG_2PI = math.log(2 * math.pi)
+
+
+# ----------------------------------------------------------------------------- closed forms
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL( N(mu, diag(exp(logvar))) || N(0, I) ) per latent dimension, in nats (same shape as ``mu``).
+
+    Closed form: ``0.5 * (mu² + σ² - log σ² - 1)``.
+    """
+    if mu.shape != logvar.shape:
+        raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0)
+
+
+def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag(exp(logvar))) summed over the last dimension (broadcasts)."""
+    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(-1)
+
+
+def _check_positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _check_nonneg(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+# ----------------------------------------------------------------------------- likelihoods
+def discretized_logistic_log_prob(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor,
+                                  n_levels: int) -> torch.Tensor:
+    """log P(x) per pixel for integer levels ``x`` in 0..n_levels-1 under a discretised logistic.
+
+    Levels map to bin centres on [-1, 1]; the first and last bins absorb the tails, so the
+    probabilities of the ``n_levels`` values sum to one.
+    """
+    half = 1.0 / (n_levels - 1)
+    centre = 2.0 * x / (n_levels - 1) - 1.0
+    inv_scale = torch.exp(-log_scale)
+    upper = (centre + half - mean) * inv_scale
+    lower = (centre - half - mean) * inv_scale
+    log_cdf_upper = -F.softplus(-upper)            # log σ(upper)
+    log_one_minus_cdf_lower = -F.softplus(lower)   # log (1 - σ(lower))
+    # log(σ(u) - σ(l)) = log σ(u) + log(1 - exp(log σ(l) - log σ(u))), stable for u > l.
+    log_mass = log_cdf_upper + torch.log(-torch.expm1(-F.softplus(-lower) + F.softplus(-upper)).clamp_min(1e-12))
+    first, last = x <= 0, x >= n_levels - 1
+    return torch.where(first, log_cdf_upper, torch.where(last, log_one_minus_cdf_lower, log_mass))
+
+
+class KLWarmup(Callback):
+    """Raise the model's ``beta`` linearly from ``start`` to ``end`` over ``steps`` optimisation steps.
+
+    KL warm-up (Bowman et al. 2016; Sønderby et al. 2016): the decoder first learns to reconstruct,
+    then the KL term is phased in, which helps against posterior collapse.
+    """
+
+    def __init__(self, steps: int, start: float = 0.0, end: float = 1.0) -> None:
+        self.steps = _check_positive_int(steps, "steps")
+        self.start, self.end = _check_nonneg(start, "start"), _check_nonneg(end, "end")
+        self.step = 0
+
+    def _beta(self) -> float:
+        return self.start + (self.end - self.start) * min(1.0, self.step / self.steps)
+
+    def on_fit_start(self, trainer) -> None:
+        trainer.model.beta = self._beta()
+
+    def on_batch_end(self, trainer, loss: float) -> None:
+        self.step += 1
+        trainer.model.beta = self._beta()
+
+
+# ----------------------------------------------------------------------------- the model
+class VAE(nn.Module):
+    """A variational autoencoder for images of shape ``(channels, size, size)``.
+
+    Args:
+        image_shape: ``(1, 8, 8)`` for the digits, ``(1, 28, 28)`` for MNIST.
+        latent_dim: size of ``z``.
+        likelihood: ``"categorical"`` (integer levels 0..n_levels-1), ``"bernoulli"`` (values in
+            [0, 1]; a proper likelihood for binary pixels) or ``"discretized_logistic"`` (integer levels).
+        n_levels: number of pixel levels for the categorical / discretised likelihoods (17 for digits).
+        encoder, decoder: ``"mlp"`` or ``"conv"``; the decoder may also be ``"made"`` (autoregressive).
+        hidden: width of the hidden layers (MLP, MADE) or base channel count (conv).
+        n_layers: hidden layers in the MLP encoder/decoder and the MADE.
+        activation: non-linearity of the MLPs (see :data:`genlab.layers.ACTIVATIONS`).
+        prior: ``"standard"``, ``"mog"`` or ``"vamp"``; ``n_components`` mixture components.
+        beta: weight of the KL term in the training loss (β-VAE; 1 is the ELBO).
+        free_bits: minimum KL per latent dimension (nats, batch-averaged) in the training loss.
+        k: importance samples in the training objective (1: ELBO; > 1: the IWAE bound).
+        gradient: ``"iwae"`` or ``"dreg"`` (doubly reparameterised encoder gradients) when ``k > 1``.
+        input_dropout: probability of zeroing an encoder input pixel while training (a regulariser).
+        n_classes: number of classes for a conditional model (use :class:`CVAE`).
+    """
+
+    def __init__(self, image_shape: Sequence[int] = (1, 8, 8), latent_dim: int = 16, *,
+                 likelihood: str = "categorical", n_levels: int = 17, encoder: str = "mlp",
+                 decoder: str = "mlp", hidden: int = 256, n_layers: int = 2, activation: str = "leaky_relu",
+                 prior: str = "standard", n_components: int = 50, beta: float = 1.0, free_bits: float = 0.0,
+                 k: int = 1, gradient: str = "iwae", input_dropout: float = 0.0,
+                 n_classes: int | None = None) -> None:
+        super().__init__()
+        image_shape = tuple(int(s) for s in image_shape)
+        if len(image_shape) != 3 or image_shape[0] != 1 or image_shape[1] != image_shape[2] or image_shape[1] < 1:
+            raise ValueError(f"image_shape must be (1, S, S), got {image_shape}")
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim <= 0:
+            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
+        for value, allowed, name in ((likelihood, LIKELIHOODS, "likelihood"), (encoder, ENCODERS, "encoder"),
+                                     (decoder, DECODERS, "decoder"), (gradient, GRADIENTS, "gradient")):
+            if value not in allowed:
+                raise ValueError(f"unknown {name} {value!r}; choose one of {allowed}")
+        if likelihood != "categorical" and decoder == "made":
+            raise ValueError("the 'made' decoder is implemented for the categorical likelihood only")
+        _check_positive_int(hidden, "hidden")
+        _check_positive_int(n_layers, "n_layers")
+        if likelihood != "bernoulli" and (isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 2):
+            raise ValueError(f"n_levels must be an integer >= 2, got {n_levels!r}")
+        if not 0.0 <= input_dropout < 1.0:
+            raise ValueError(f"input_dropout must lie in [0, 1), got {input_dropout!r}")
+        if n_classes is not None:
+            _check_positive_int(n_classes, "n_classes")
+        self.image_shape = image_shape
+        self.latent_dim = latent_dim
+        self.likelihood = likelihood
+        self.n_levels = n_levels if likelihood != "bernoulli" else 2
+        self.encoder_kind, self.decoder_kind = encoder, decoder
+        self.beta = _check_nonneg(beta, "beta")
+        self.free_bits = _check_nonneg(free_bits, "free_bits")
+        self.k = _check_positive_int(k, "k")
+        self.gradient = gradient
+        self.input_dropout = float(input_dropout)
+        self.n_classes = n_classes
+        self.register_buffer("n_updates", torch.zeros((), dtype=torch.long))
+
+        size, n_pixels = image_shape[1], image_shape[1] * image_shape[2]
+        n_cond = n_classes or 0
+        # Encoder: features from the image, then a linear head that also sees the label (CVAE).
+        if encoder == "mlp":
+            self.encoder_body = mlp([n_pixels] + [hidden] * n_layers, activation=activation,
+                                    final_activation=activation)
+        else:
+            self.encoder_body = nn.Sequential(ConvEncoder(size, hidden, channels=max(hidden // 8, 8)), nn.ReLU())
+        self.encoder_head = nn.Linear(hidden + n_cond, 2 * latent_dim)
+        # Decoder: parameters of p(x|z) per pixel.
+        channels = {"bernoulli": 1, "categorical": self.n_levels, "discretized_logistic": 2}[likelihood]
+        self.out_channels = channels
+        if decoder == "mlp":
+            self.decoder_net = mlp([latent_dim + n_cond] + [hidden] * n_layers + [channels * n_pixels],
+                                   activation=activation)
+        elif decoder == "conv":
+            self.decoder_net = ConvDecoder(latent_dim + n_cond, size, out_channels=channels,
+                                           channels=max(hidden // 8, 8))
+        else:
+            self.decoder_net = MADEDecoder(n_pixels, self.n_levels, latent_dim + n_cond, hidden, n_layers,
+                                           activation=activation)
+        self.prior = make_prior(prior, latent_dim, n_components=n_components, encoder=self,
+                                image_shape=image_shape, n_levels=self.n_levels)
+
+    # ------------------------------------------------------------------ validation
+    @property
+    def fitted(self) -> bool:
+        """True once at least one optimisation step was taken (see the module docstring)."""
+        return bool(self.n_updates.item() > 0)
+
+    def _check_fitted(self, what: str) -> None:
+        if not self.fitted:
+            raise NotFittedError(f"{what} needs a trained {type(self).__name__}: no optimisation step was taken "
+                                 "yet (train it with genlab.train.Trainer first)")
+
+    def check_images(self, x: Any) -> torch.Tensor:
+        """Validate images for this model and return them as a float tensor on the model's device.
+
+        Shape ``(n, *image_shape)`` (a flat ``(n, H*W)`` is accepted), finite values, integer levels
+        in ``0..n_levels-1`` for the categorical / discretised likelihoods, values in [0, 1] for Bernoulli.
+        """
+        if not isinstance(x, torch.Tensor):
+            try:
+                x = torch.as_tensor(x, dtype=torch.float32)
+            except (TypeError, ValueError, RuntimeError) as err:
+                raise ValueError(f"images could not be read as a numeric array: {err}") from err
+        if x.is_complex() or x.dtype == torch.bool:
+            x = x.float() if x.dtype == torch.bool else x
+            if x.is_complex():
+                raise ValueError("images must be real-valued")
+        n_pixels = self.image_shape[1] * self.image_shape[2]
+        if x.ndim == 2 and x.shape[1] == n_pixels:
+            x = x.reshape(-1, *self.image_shape)
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.image_shape:
+            raise ValueError(f"images must have shape (n, {', '.join(map(str, self.image_shape))}), got {tuple(x.shape)}")
+        if x.shape[0] == 0:
+            raise ValueError("got an empty batch of images")
+        x = x.to(device=self.n_updates.device, dtype=torch.float32)
+        if not torch.isfinite(x).all():
+            raise ValueError("images contain NaN or infinite values")
+        if self.likelihood == "bernoulli":
+            if x.min() < 0 or x.max() > 1:
+                raise ValueError(f"the Bernoulli likelihood needs pixels in [0, 1], got range "
+                                 f"[{x.min().item():.3g}, {x.max().item():.3g}]")
+        elif (x != x.round()).any() or x.min() < 0 or x.max() > self.n_levels - 1:
+            raise ValueError(f"the {self.likelihood} likelihood needs integer pixel levels in 0..{self.n_levels - 1}, "
+                             f"got values in [{x.min().item():.3g}, {x.max().item():.3g}]"
+                             + ("" if (x == x.round()).all() else " (not all integers)"))
+        return x
+
+    def _check_labels(self, y: Any, n: int) -> torch.Tensor | None:
+        if self.n_classes is None:
+            return None
+        if y is None:
+            raise ValueError(f"{type(self).__name__} is conditional: pass labels y (integers 0..{self.n_classes - 1})")
+        y = torch.as_tensor(y, device=self.n_updates.device)
+        if y.ndim == 0:
+            y = y.expand(n)
+        if y.ndim != 1 or y.shape[0] != n:
+            raise ValueError(f"labels must have shape ({n},), got {tuple(y.shape)}")
+        if y.is_floating_point() and (y != y.round()).any():
+            raise ValueError("labels must be integers")
+        y = y.long()
+        if y.min() < 0 or y.max() >= self.n_classes:
+            raise ValueError(f"labels must lie in 0..{self.n_classes - 1}, got range [{y.min().item()}, {y.max().item()}]")
+        return F.one_hot(y, self.n_classes).float()
+
+    def _split_batch(self, batch: Any) -> tuple[torch.Tensor, Any]:
+        if isinstance(batch, (tuple, list)):
+            if len(batch) == 0 or len(batch) > 2:
+                raise ValueError(f"a batch is images or (images, labels), got a sequence of length {len(batch)}")
+            return batch[0], (batch[1] if len(batch) == 2 else None)
+        return batch, None
+
+    # ------------------------------------------------------------------ networks
+    def _scaled(self, x: torch.Tensor) -> torch.Tensor:
+        """Encoder input in [0, 1]."""
+        return x if self.likelihood == "bernoulli" else x / (self.n_levels - 1)
+
+    def _encode(self, x: torch.Tensor, onehot: torch.Tensor | None,
+                dropout: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self._scaled(x)
+        if dropout and self.input_dropout > 0:
+            h = h * (torch.rand_like(h) >= self.input_dropout)  # no rescaling: pixels look "off"
+        h = self.encoder_body(h.flatten(1) if self.encoder_kind == "mlp" else h)
+        if onehot is not None:
+            h = torch.cat([h, onehot], 1)
+        mu, logvar = self.encoder_head(h).chunk(2, dim=-1)
+        return mu, logvar.clamp(-12.0, 8.0)
+
+    def _decoder_params(self, z: torch.Tensor, onehot: torch.Tensor | None,
+                        x: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-pixel parameters ``(m, C, H, W)`` for latents ``z`` of shape ``(m, latent_dim)``.
+
+        The autoregressive decoder also needs the image ``x`` (its pixels condition later ones).
+        """
+        context = z if onehot is None else torch.cat([z, onehot.expand(z.shape[0], -1)], -1)
+        if self.decoder_kind == "made":
+            return self.decoder_net(self._scaled(x).flatten(1), context).view(z.shape[0], self.n_levels,
+                                                                             *self.image_shape[1:])
+        out = self.decoder_net(context)
+        return out.view(z.shape[0], self.out_channels, *self.image_shape[1:])
+
+    def _log_px_given_z(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) summed over pixels, shape ``(m,)``; ``x`` is ``(m, 1, H, W)``."""
+        if self.likelihood == "bernoulli":
+            logp = -F.binary_cross_entropy_with_logits(params, x, reduction="none")
+        elif self.likelihood == "categorical":
+            logp = -F.cross_entropy(params, x[:, 0].long(), reduction="none")
+        else:
+            logp = discretized_logistic_log_prob(x[:, 0], params[:, 0], params[:, 1].clamp(-7.0, 5.0), self.n_levels)
+        return logp.flatten(1).sum(-1)
+
+    def _log_weights(self, x: torch.Tensor, onehot: torch.Tensor | None, k: int, *, dropout: bool = False,
+                     dreg: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Importance log-weights ``log p(x, z_i) - log q(z_i|x)``, shape ``(k, n)``.
+
+        Also returns the reconstruction term ``log p(x|z)`` ``(k, n)`` and ``mu``, ``logvar`` of q.
+        With ``dreg`` the density of q is evaluated with detached parameters and a gradient hook on
+        ``z`` turns the IWAE encoder gradient into the doubly reparameterised one.
+        """
+        n = x.shape[0]
+        mu, logvar = self._encode(x, onehot, dropout=dropout)
+        eps = torch.randn(k, n, self.latent_dim, device=x.device)
+        z = mu + torch.exp(0.5 * logvar) * eps
+        x_rep = x.unsqueeze(0).expand(k, *x.shape).reshape(k * n, *x.shape[1:])
+        oh_rep = None if onehot is None else onehot.unsqueeze(0).expand(k, *onehot.shape).reshape(k * n, -1)
+        params = self._decoder_params(z.reshape(k * n, -1), oh_rep, x_rep)
+        log_px = self._log_px_given_z(x_rep, params).view(k, n)
+        log_pz = self.prior.log_prob(z.reshape(k * n, -1)).view(k, n)
+        if dreg:
+            log_qz = gaussian_log_density(z, mu.detach(), logvar.detach())
+        else:
+            log_qz = gaussian_log_density(z, mu, logvar)
+        log_w = log_px + log_pz - log_qz
+        if dreg and z.requires_grad:
+            weights = torch.softmax(log_w.detach(), dim=0).unsqueeze(-1)
+            z.register_hook(lambda grad: grad * weights)
+        return log_w, log_px, mu, logvar
+
+    # ------------------------------------------------------------------ objectives
+    def loss(self, batch: Any) -> torch.Tensor:
+        """Training loss in nats per example: the negative ELBO (``k = 1``) or negative IWAE bound.
+
+        ``batch`` is images or ``(images, labels)`` (labels are used by a conditional model only).
+        In training mode β, free bits and input dropout apply (so the value can differ from a bound);
+        in eval mode (validation) the loss is the plain bound of the same ``k`` with β = 1, so early
+        stopping compares like with like. Each training-mode call with gradients counts one update.
+        """
+        x, y = self._split_batch(batch)
+        x = self.check_images(x)
+        onehot = self._check_labels(y, x.shape[0])
+        training = self.training and torch.is_grad_enabled()
+        if training:
+            self.n_updates += 1
+        k = self.k
+        if k == 1:
+            mu, logvar = self._encode(x, onehot, dropout=training)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+            log_px = self._log_px_given_z(x, self._decoder_params(z, onehot, x))
+            kl_dims = self._kl_dims(z, mu, logvar)
+            if training and self.free_bits > 0:
+                kl = kl_dims.mean(0).clamp_min(self.free_bits).sum()
+                return -log_px.mean() + self.beta * kl
+            beta = self.beta if training else 1.0
+            return -(log_px - beta * kl_dims.sum(-1)).mean()
+        log_w, log_px, mu, logvar = self._log_weights(x, onehot, k, dropout=training,
+                                                      dreg=training and self.gradient == "dreg")
+        if training and self.beta != 1.0:
+            # β-IWAE: reweight the prior/posterior part of the log-weights.
+            log_w = log_px + self.beta * (log_w - log_px)
+        if self.gradient == "dreg" and training:
+            weights = torch.softmax(log_w.detach(), dim=0)
+            return -(weights * log_w).sum(0).mean()  # surrogate: its gradient is the DReG estimator
+        return -(torch.logsumexp(log_w, 0) - math.log(k)).mean()
+
+    def _kl_dims(self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """KL per latent dimension ``(n, d)``: closed form for N(0, I), else a one-sample estimate.
+
+        For a learned prior the estimate ``log q(z|x) - log p(z)`` does not split over dimensions;
+        it is spread evenly so that sums (and free bits on the total) stay right.
+        """
+        if self.prior.kind == "standard":
+            return gaussian_kl(mu, logvar)
+        kl = gaussian_log_density(z, mu, logvar) - self.prior.log_prob(z)
+        return (kl / self.latent_dim).unsqueeze(-1).expand(-1, self.latent_dim)
+
+    def _iterate(self, x: Any, y: Any, batch_size: int):
+        x = self.check_images(x)
+        onehot = self._check_labels(y, x.shape[0])
+        _check_positive_int(batch_size, "batch_size")
+        for start in range(0, x.shape[0], batch_size):
+            sl = slice(start, start + batch_size)
+            yield x[sl], (None if onehot is None else onehot[sl])
+
+    @torch.no_grad()
+    def elbo(self, x: Any, y: Any = None, *, batch_size: int = 256) -> torch.Tensor:
+        """One-sample ELBO per example, ``(n,)`` in nats (β = 1; a noisy lower bound on log p(x))."""
+        return self.log_importance_bound(x, y, k=1, batch_size=batch_size)
+
+    @torch.no_grad()
+    def log_importance_bound(self, x: Any, y: Any = None, *, k: int = 1000, batch_size: int = 64,
+                             sample_chunk: int = 250) -> torch.Tensor:
+        """The importance-weighted bound ``log (1/k) Σ_i p(x, z_i) / q(z_i|x)`` per example, ``(n,)`` nats.
+
+        Works on any model, trained or not (tests and diagnostics); :meth:`log_prob` is the checked
+        public estimate. ``sample_chunk`` bounds memory: samples are drawn in chunks and combined
+        with a running log-sum-exp.
+        """
+        _check_positive_int(k, "k")
+        _check_positive_int(sample_chunk, "sample_chunk")
+        was_training = self.training
+        self.eval()
+        out = []
+        try:
+            for xb, ob in self._iterate(x, y, batch_size):
+                chunks = []
+                for start in range(0, k, sample_chunk):
+                    log_w, *_ = self._log_weights(xb, ob, min(sample_chunk, k - start))
+                    chunks.append(torch.logsumexp(log_w, 0))
+                out.append(torch.logsumexp(torch.stack(chunks), 0) - math.log(k))
+        finally:
+            self.train(was_training)
+        return torch.cat(out)
+
+    def log_prob(self, x: Any, y: Any = None, *, k: int = 1000, batch_size: int = 64) -> torch.Tensor:
+        """Importance-weighted estimate of log p(x) per example, ``(n,)`` in nats.
+
+        A *stochastic lower bound*: its expectation is ≤ log p(x) for every ``k`` and increases to
+        log p(x) as ``k`` grows (Burda et al. 2016); ``k = 1`` is the ELBO. Use ``k >= 1000`` to
+        report likelihoods. Raises ``NotFittedError`` on an untrained model and ``ValueError`` for
+        ``k < 1`` or invalid images.
+        """
+        _check_positive_int(k, "k")
+        self._check_fitted("log_prob")
+        return self.log_importance_bound(x, y, k=k, batch_size=batch_size)
+
+    # ------------------------------------------------------------------ encode / decode / sample
+    @torch.no_grad()
+    def encode(self, x: Any, y: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z|x), each ``(n, latent_dim)``."""
+        x = self.check_images(x)
+        was_training = self.training
+        self.eval()
+        try:
+            return self._encode(x, self._check_labels(y, x.shape[0]))
+        finally:
+            self.train(was_training)
+
+    @torch.no_grad()
+    def decode(self, z: Any, y: Any = None, *, sample: bool = False) -> torch.Tensor:
+        """Images from latents ``z`` ``(m, latent_dim)``: the mean of p(x|z), or a draw with ``sample=True``.
+
+        The autoregressive (``"made"``) decoder has no tractable mean: it always returns a draw.
+        Images are in data units (levels 0..n_levels-1, or [0, 1] for Bernoulli).
+        """
+        z = torch.as_tensor(z, dtype=torch.float32, device=self.n_updates.device)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"z must have shape (m, {self.latent_dim}), got {tuple(z.shape)}")
+        if not torch.isfinite(z).all():
+            raise ValueError("z contains NaN or infinite values")
+        onehot = self._check_labels(y, z.shape[0])
+        was_training = self.training
+        self.eval()
+        try:
+            if self.decoder_kind == "made":
+                return self._sample_autoregressive(z, onehot)
+            params = self._decoder_params(z, onehot)
+            return self._sample_pixels(params) if sample else self._mean_pixels(params)
+        finally:
+            self.train(was_training)
+
+    def _mean_pixels(self, params: torch.Tensor) -> torch.Tensor:
+        if self.likelihood == "bernoulli":
+            return torch.sigmoid(params)
+        if self.likelihood == "categorical":
+            levels = torch.arange(self.n_levels, device=params.device, dtype=params.dtype).view(1, -1, 1, 1)
+            return (params.softmax(1) * levels).sum(1, keepdim=True)
+        # The logistic's mean, clamped to the range and mapped back to levels.
+        return ((params[:, :1].clamp(-1, 1) + 1) * (self.n_levels - 1) / 2)
+
+    def _sample_pixels(self, params: torch.Tensor) -> torch.Tensor:
+        if self.likelihood == "bernoulli":
+            return torch.bernoulli(torch.sigmoid(params))
+        if self.likelihood == "categorical":
+            probs = params.softmax(1).permute(0, 2, 3, 1)
+            return torch.distributions.Categorical(probs=probs).sample().unsqueeze(1).float()
+        u = torch.rand_like(params[:, :1]).clamp(1e-5, 1 - 1e-5)
+        value = params[:, :1] + torch.exp(params[:, 1:].clamp(-7, 5)) * (torch.log(u) - torch.log1p(-u))
+        return ((value.clamp(-1, 1) + 1) * (self.n_levels - 1) / 2).round()
+
+    def _sample_autoregressive(self, z: torch.Tensor, onehot: torch.Tensor | None) -> torch.Tensor:
+        """Pixel by pixel in raster order: pixel i is drawn given z and the pixels before it."""
+        m, (_, height, width) = z.shape[0], self.image_shape
+        x = torch.zeros(m, *self.image_shape, device=z.device)
+        for index in range(height * width):
+            row, col = divmod(index, width)
+            logits = self._decoder_params(z, onehot, x)[:, :, row, col]
+            x[:, 0, row, col] = torch.distributions.Categorical(logits=logits).sample().float()
+        return x
+
+    @torch.no_grad()
+    def reconstruct(self, x: Any, y: Any = None) -> torch.Tensor:
+        """Decode the posterior mean of each image (a draw for the autoregressive decoder)."""
+        mu, _ = self.encode(x, y)
+        return self.decode(mu, y)
+
+    @torch.no_grad()
+    def sample(self, n: int, y: Any = None) -> torch.Tensor:
+        """``n`` images drawn from the model: z ~ p(z), then x ~ p(x|z). Shape ``(n, *image_shape)``.
+
+        For a conditional model ``y`` gives the class of each sample (an int or ``(n,)`` labels).
+        """
+        _check_positive_int(n, "n")
+        self._check_fitted("sample")
+        was_training = self.training
+        self.eval()
+        try:
+            z = self.prior.sample(n)
+            return self.decode(z, y, sample=True)
+        finally:
+            self.train(was_training)
+
+    @torch.no_grad()
+    def interpolate(self, x_start: Any, x_end: Any, steps: int = 8, y: Any = None) -> torch.Tensor:
+        """Decode points on the straight line between the posterior means of two images.
+
+        Returns ``(steps, *image_shape)``; the first and last rows reconstruct the two images.
+        """
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+            raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
+        a = self.check_images(torch.as_tensor(x_start).reshape(1, *self.image_shape))
+        b = self.check_images(torch.as_tensor(x_end).reshape(1, *self.image_shape))
+        if y is not None:
+            y = torch.as_tensor(y).reshape(-1)[:1]
+        za, _ = self.encode(a, y)
+        zb, _ = self.encode(b, y)
+        t = torch.linspace(0, 1, steps, device=za.device).unsqueeze(1)
+        return self.decode((1 - t) * za + t * zb, None if y is None else y.expand(steps))
+
+    @torch.no_grad()
+    def kl_per_dimension(self, x: Any, y: Any = None) -> torch.Tensor:
+        """Average KL(q(z_d|x) || N(0, 1)) per latent dimension over ``x``, shape ``(latent_dim,)``."""
+        mu, logvar = self.encode(x, y)
+        return gaussian_kl(mu, logvar).mean(0)
+
+    @torch.no_grad()
+    def active_units(self, x: Any, y: Any = None, threshold: float = 0.01) -> int:
+        """Latent dimensions whose posterior mean varies across ``x``: Cov_x(E_q[z_d]) > threshold.
+
+        (The activity statistic of Burda et al. 2016; inactive units carry no information about x.)
+        """
+        mu, _ = self.encode(x, y)
+        if mu.shape[0] < 2:
+            raise ValueError("active_units needs at least two images")
+        return int((mu.var(0) > threshold).sum().item())
+
+
+class CVAE(VAE):
+    """A conditional VAE (Sohn et al. 2015): encoder q(z|x, y) and decoder p(x|z, y) see the label.
+
+    Batches are ``(images, labels)``; :meth:`sample` takes ``y`` (an int or one label per sample),
+    :meth:`log_prob` estimates log p(x|y).
+    """
+
+    def __init__(self, image_shape: Sequence[int] = (1, 8, 8), latent_dim: int = 16, *, n_classes: int = 10,
+                 **kwargs: Any) -> None:
+        if kwargs.get("prior", "standard") == "vamp":
+            raise ValueError("the VampPrior is unconditional; use prior='standard' or 'mog' for a CVAE")
+        super().__init__(image_shape, latent_dim, n_classes=n_classes, **kwargs)
+
+    def sample(self, n: int, y: Any = None) -> torch.Tensor:
+        if y is None:
+            raise ValueError("CVAE.sample needs the class of the samples: y=int or one label per sample")
+        return super().sample(n, y)
