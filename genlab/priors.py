@@ -11,8 +11,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -134,7 +132,7 @@ class MADEDecoder(nn.Module):
     """
 
     def __init__(self, n_pixels: int, n_levels: int, n_context: int, hidden: int, n_layers: int,
-                 activation: str = "leaky_relu") -> None:
+                 activation: str = "leaky_relu", dropout: float = 0.0) -> None:
         super().__init__()
         if n_pixels < 2:
             raise ValueError(f"MADEDecoder needs at least two pixels, got {n_pixels}")
@@ -151,11 +149,12 @@ class MADEDecoder(nn.Module):
         self.output = MaskedLinear(out_degree.unsqueeze(1) > previous.unsqueeze(0))
         self.context_output = nn.Linear(n_context, n_levels * n_pixels)
         self.activation = ACTIVATIONS[activation]()
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         h = x
         for masked, ctx in zip(self.hidden_layers, self.context_layers):
-            h = self.activation(masked(h) + ctx(context))
+            h = self.dropout(self.activation(masked(h) + ctx(context)))
         return self.output(h) + self.context_output(context)
 
     def extra_repr(self) -> str:
@@ -167,5 +166,5 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-__all__: list[Any] = ["StandardPrior", "MixturePrior", "VampPrior", "MADEDecoder", "MaskedLinear", "make_prior",
+__all__ = ["StandardPrior", "MixturePrior", "VampPrior", "MADEDecoder", "MaskedLinear", "make_prior",
                       "count_parameters", "PRIORS"]

@@ -21,8 +21,9 @@ from .device import get_profile
 CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
     # --- 01_fundamentals ---
     "01_fundamentals": {
-        "quick": {"n_repeats": 20},
-        "full": {"n_repeats": 100},
+        # Training-set sizes are points per class (the smallest class of the digits train split has 98).
+        "quick": {"n_repeats": 20, "sizes_per_class": [2, 5, 10, 25, 50, 98]},
+        "full": {"n_repeats": 100, "sizes_per_class": [2, 3, 5, 10, 25, 50, 75, 98]},
     },
     # --- 02_distributions ---
     "02_distributions": {
@@ -30,12 +31,63 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
         "full": {"n_bootstrap": 2000},
     },
     # --- 03_gaussian_mixtures ---
+    "03_gaussian_mixtures": {
+        "quick": {"n_toy": 600, "bic_max_k": 8, "digits_ks": [1, 5, 10, 20, 30], "digits_alphas": [0.1, 0.5, 1.0],
+                  "digits_n_init": 1, "max_iter": 200},
+        "full": {"n_toy": 3000, "bic_max_k": 10, "digits_ks": [1, 5, 10, 15, 20, 30, 40, 60],
+                 "digits_alphas": [0.05, 0.1, 0.25, 0.5, 1.0], "digits_n_init": 5, "max_iter": 500},
+    },
     # --- 04_hidden_markov_models ---
+    "04_hidden_markov_models": {
+        "quick": {"n_restarts": 3, "n_iter": 100, "max_states": 3, "n_synthetic": 20, "synthetic_length": 150},
+        "full": {"n_restarts": 10, "n_iter": 500, "max_states": 5, "n_synthetic": 100, "synthetic_length": 500},
+    },
     # --- 05_nonparametric ---
+    "05_nonparametric": {
+        "quick": {"n_1d": 300, "n_2d": 1000, "n_bandwidths": 25, "cv_folds": 5,
+                  "curse_dims": [1, 2, 4, 8, 16, 32], "curse_n_train": 2000, "curse_n_test": 1000,
+                  "curse_bandwidths": 10, "curse_cv": 3,
+                  "digits_bandwidths": 12, "dp_n_samples": 600, "dp_truncation": 15, "n_stick_draws": 2000},
+        "full": {"n_1d": 1000, "n_2d": 5000, "n_bandwidths": 40, "cv_folds": 5,
+                 "curse_dims": [1, 2, 4, 8, 16, 32, 64], "curse_n_train": 20000, "curse_n_test": 5000,
+                 "curse_bandwidths": 20, "curse_cv": 5,
+                 "digits_bandwidths": 30, "dp_n_samples": 3000, "dp_truncation": 30, "n_stick_draws": 20000},
+    },
     # --- 06_deep_generative_models ---
+    "06_deep_generative_models": {
+        # A tiny autoencoder on the 8x8 digits; the early-stopping model is oversized on purpose.
+        "quick": {"hidden": [64, 32], "latent_dim": 4, "lr": 1e-3, "epochs": 20, "resume_split": 10,
+                  "es_hidden": [256, 128], "es_latent_dim": 16, "es_lr": 3e-3, "es_max_epochs": 150, "patience": 8},
+        "full": {"hidden": [64, 32], "latent_dim": 4, "lr": 1e-3, "epochs": 60, "resume_split": 30,
+                 "es_hidden": [256, 128], "es_latent_dim": 16, "es_lr": 3e-3, "es_max_epochs": 400, "patience": 15},
+    },
     # --- 07_autoencoders ---
+    # The article's Fashion-MNIST runs in the full profile when its files are present (else MNIST-5k).
+    "07_autoencoders": {
+        "quick": {"dataset": "mnist5k", "fashion_root": "data/fashion-mnist", "epochs": 15, "conv_epochs": 6,
+                  "conv_channels": 16, "dae_epochs": 10, "mask_fraction": 0.5, "gaussian_std": 1.0,
+                  "n_latent_draws": 1000},
+        "full": {"dataset": "fashion_mnist", "fashion_root": "data/fashion-mnist", "epochs": 30,
+                 "conv_epochs": 20, "conv_channels": 32, "dae_epochs": 30, "mask_fraction": 0.5,
+                 "gaussian_std": 1.0, "n_latent_draws": 5000},
+    },
     # --- 09_vaes ---
+    "09_vaes": {
+        "quick": {"epochs": 60, "patience": 10, "iwae_epochs": 30, "made_epochs": 15, "small_epochs": 15,
+                  "k_eval": 1000, "betas": [0.25, 1.0, 4.0, 16.0]},
+        "full": {"epochs": 400, "patience": 20, "iwae_epochs": 400, "made_epochs": 400, "small_epochs": 100,
+                 "k_eval": 5000,
+                 "betas": [0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]},
+    },
     # --- 14_evaluation ---
+    "14_evaluation": {
+        "quick": {"leaderboard_datasets": ["digits"], "vae_epochs": 100, "ae_epochs": 30, "iw_samples": 500,
+                  "kid_subsets": 50, "noise_levels": [0.0, 1.0, 2.0, 4.0], "blur_sigmas": [0.0, 0.6, 1.2],
+                  "n_toy": 1000, "n_turing": 16},
+        "full": {"leaderboard_datasets": ["digits", "mnist"], "vae_epochs": 300, "ae_epochs": 100,
+                 "iw_samples": 1000, "kid_subsets": 100, "noise_levels": [0.0, 0.5, 1.0, 2.0, 4.0, 8.0],
+                 "blur_sigmas": [0.0, 0.4, 0.8, 1.2, 1.6], "n_toy": 4000, "n_turing": 36},
+    },
 }
 
 

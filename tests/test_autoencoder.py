@@ -46,21 +46,25 @@ def test_configurable_sizes_and_conv_shapes():
         assert conv.sample(2).shape == (2, 1, size, size)
 
 
-@pytest.mark.parametrize("make", [lambda: Autoencoder(), lambda: ConvAutoencoder(channels=8),
-                                  lambda: DenoisingAutoencoder(Autoencoder(), "masking", 0.2)])
-def test_loss_decreases_on_tiny_batch(images, make):
+@pytest.mark.parametrize("make,steps", [(lambda: Autoencoder(), 10), (lambda: ConvAutoencoder(channels=4), 25),
+                                        (lambda: DenoisingAutoencoder(Autoencoder(), "masking", 0.2), 10)])
+def test_loss_decreases_on_tiny_batch(images, make, steps):
     torch.manual_seed(0)
     model = make()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    first = float(model.loss(images))
-    for _ in range(40):
-        loss = model.loss(images)
+    batch = images[:16]
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    with torch.no_grad():
+        first = model.loss(batch).item()
+    for _ in range(steps):
+        loss = model.loss(batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     model.eval()
-    # 40 Adam steps on one batch must at least halve the reconstruction error of an untrained net.
-    assert float(model.loss(images)) < 0.5 * first
+    with torch.no_grad():
+        last = model.loss(batch).item()
+    # A few Adam steps on one batch must cut an untrained net's error by a clear margin, not a fluctuation.
+    assert last < 0.75 * first, f"loss went from {first:.4f} to {last:.4f} in {steps} steps"
 
 
 def test_loss_accepts_images_with_labels(images):
@@ -133,6 +137,10 @@ def test_model_input_errors(images):
         model.decode(torch.zeros(3, 5))
     with pytest.raises(ValueError, match="NaN"):
         model.decode(torch.full((3, 12), float("nan")))
+    with pytest.raises(ValueError, match="could not be read"):
+        model.decode([["a"] * 12])
+    with pytest.raises(ValueError, match="could not be read"):
+        model.encode([[1, 2], [3]])
     with pytest.raises(ValueError, match="empty tuple"):
         model.loss(())
     with pytest.raises(ValueError, match="n must be"):

@@ -112,7 +112,7 @@ def test_heldout_log_likelihood():
 def test_unknown_family_and_empty_data():
     with pytest.raises(ValueError, match="unknown family"):
         fit_mle("poisson", [1, 2, 3])
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match="at least 1 row"):
         fit_mle("normal", [])
     with pytest.raises(ValueError, match="NaN"):
         fit_mle("normal", [1.0, np.nan])
@@ -120,6 +120,8 @@ def test_unknown_family_and_empty_data():
         fit_mle("normal", ["a", "b"])
     with pytest.raises(ValueError, match="scalar"):
         fit_mle("normal", 3.0)
+    with pytest.raises(ValueError, match="could not be read"):
+        fit_mle("normal", [[1.0, 2.0], [3.0]])
 
 
 @pytest.mark.parametrize("family, data, kwargs, message", [
@@ -170,7 +172,7 @@ def test_heldout_rejects_bad_input():
     dist = fit_mle("bernoulli", [[0, 1], [1, 1]])
     with pytest.raises(ValueError, match="torch.distributions"):
         heldout_log_likelihood("normal", [[0, 1]])
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match="at least 1 row"):
         heldout_log_likelihood(dist, np.zeros((0, 2)))
     with pytest.raises(ValueError, match="shape"):
         heldout_log_likelihood(dist, [[0, 1, 1]])

@@ -172,6 +172,8 @@ def test_unfitted_and_wrong_width():
     model.fit(X, y)
     with pytest.raises(ValueError, match="features"):
         model.predict(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="NaN"):
+        model.score_samples(np.array([[np.nan, 1.0]]))
 
 
 def test_sample_rejects_bad_arguments():

@@ -1,0 +1,96 @@
+"""Structure every chapter notebook must keep (the notebooks' *content* is run by nbval)."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+BIB_KEYS = set(re.findall(r"@\w+\{([^,]+),", (ROOT / "book" / "references.bib").read_text()))
+
+
+def load(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def source(cell):
+    return "".join(cell["source"])
+
+
+def test_there_are_chapters():
+    assert NOTEBOOKS, "no chapter notebooks found in chapters/"
+
+
+def test_toc_lists_exactly_the_existing_chapters():
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
+    listed = {entry["file"] for part in toc["parts"] for entry in part["chapters"]}
+    on_disk = {f"chapters/{path.stem}" for path in NOTEBOOKS}
+    assert on_disk <= listed, f"chapters missing from book/_toc.yml: {sorted(on_disk - listed)}"
+    for entry in listed:
+        assert (ROOT / f"{entry}.ipynb").exists() or (ROOT / f"{entry}.md").exists(), f"_toc.yml lists {entry}, which does not exist"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_executed_top_to_bottom(path):
+    counts = [c["execution_count"] for c in load(path)["cells"] if c["cell_type"] == "code" and source(c).strip()]
+    assert counts and None not in counts, f"{path.name}: some code cells were never executed"
+    assert counts == list(range(counts[0], counts[0] + len(counts))), f"{path.name}: not one clean top-to-bottom run"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_one_title_and_no_skipped_heading_levels(path):
+    headings = []
+    for cell in load(path)["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        in_fence = False
+        for line in source(cell).splitlines():
+            if line.strip().startswith(("```", "~~~")):
+                in_fence = not in_fence
+            match = re.match(r"^(#+)\s", line)
+            if match and not in_fence:
+                headings.append(len(match.group(1)))
+    assert headings and headings[0] == 1 and headings.count(1) == 1, f"{path.name}: needs exactly one '#' title, first"
+    for previous, current in zip(headings, headings[1:]):
+        assert current <= previous + 1, f"{path.name}: heading level jumps from {previous} to {current}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_exercises_follow_the_convention(path):
+    cells = load(path)["cells"]
+    solutions = [c for c in cells if "solution" in c.get("metadata", {}).get("tags", [])]
+    checks = [c for c in cells if c["cell_type"] == "code" and re.search(r"\bcheck\(", source(c))]
+    assert len(solutions) >= 3, f"{path.name}: needs at least 3 exercises with tagged solution cells"
+    assert len(checks) >= 3, f"{path.name}: needs at least 3 check(...) cells"
+    for cell in solutions:
+        assert "hide-input" in cell["metadata"]["tags"], f"{path.name}: a solution cell is not hidden in the book"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_citations_exist_in_the_bibliography(path):
+    text = "\n".join(source(c) for c in load(path)["cells"] if c["cell_type"] == "markdown")
+    for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", text):
+        for key in group.split(","):
+            assert key.strip() in BIB_KEYS, f"{path.name} cites {key.strip()!r}, which is not in book/references.bib"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_uses_the_shared_set_up(path):
+    cells = load(path)["cells"]
+    code = "\n".join(source(c) for c in cells if c["cell_type"] == "code")
+    assert "seed_everything" in code, f"{path.name}: seed everything"
+    assert "settings(" in code, f"{path.name}: read sizes from genlab.profiles.settings"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_models_and_training_loops_live_in_genlab(path):
+    for cell in load(path)["cells"]:
+        text = source(cell)
+        if cell["cell_type"] != "code" or "solution" in cell.get("metadata", {}).get("tags", []) or "Exercise" in text:
+            continue
+        assert not re.search(r"^\s*class \w+\((nn\.)?Module\)", text, re.M), \
+            f"{path.name}: a model is defined in the notebook; it belongs in genlab"
+        assert not re.search(r"\.backward\(\)", text) or "optimizer.step" not in text, \
+            f"{path.name}: a training loop is written in the notebook; use genlab.train.Trainer"
