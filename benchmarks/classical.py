@@ -1,7 +1,8 @@
 """Speed and parity of genlab's classical estimators against the reference libraries.
 
 Runs each family's cases (``bench_mixture``, ``bench_kde``, ``bench_hmm``), prints one table
-(size, reference time, genlab time, ratio, log-likelihood difference) and writes it to
+(size, reference time, genlab time, ratio = genlab time / reference time,
+log-likelihood difference) and writes it to
 ``benchmarks/results/classical.json``.
 
     python benchmarks/classical.py            # CPU sizes
