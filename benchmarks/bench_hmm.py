@@ -8,7 +8,6 @@ iteration. ``rows(large=True)`` adds a GPU-sized case (meant for CUDA).
 """
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import torch
@@ -16,20 +15,14 @@ from hmmlearn import hmm as reference
 
 from genlab.device import get_device
 from genlab.hmm import CategoricalHMM, GaussianHMM
+from timing import best_time  # noqa: E402
 
 REPEATS = 3
 N_ITER = 10
 
 
 def _best_time(function, repeats: int = REPEATS) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+    return best_time(function, repeats)
 
 
 def _sticky_transmat(k: int, stay: float = 0.9) -> np.ndarray:

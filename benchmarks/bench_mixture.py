@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -32,21 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from genlab.device import get_device  # noqa: E402
 from genlab.mixture import COVARIANCE_TYPES, GaussianMixture  # noqa: E402
+from timing import best_time  # noqa: E402
 
 # (n_samples, n_features, n_components, EM iterations, covariance types)
 CPU_CASES = [(20_000, 8, 10, 30, COVARIANCE_TYPES), (100_000, 16, 20, 10, ("full", "diag"))]
 LARGE_CASE = (1_000_000, 64, 50, 10, ("full", "diag"))
 
 
-def _best_time(fit, repeats: int) -> tuple[float, object]:
-    best, model = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model = fit()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return best, model
+_best_time = best_time
 
 
 def compare(X: np.ndarray, n_components: int, covariance_type: str, n_iter: int, *,
