@@ -12,6 +12,7 @@ Jobs run in parallel worker processes (one thread each)::
 
     python benchmarks/likelihood.py              # 3 seeds, 3 workers
     python benchmarks/likelihood.py --seeds 0 --workers 1
+    python benchmarks/likelihood.py --recipes causal_conv_vae --no-mnist   # re-run one recipe, keep the rest
 """
 from __future__ import annotations
 
@@ -34,10 +35,12 @@ REFERENCES = {  # /work/shared/references.md: test NLL in nats per image on the 
     "independent_pixels": "106.47",
     "vae": "96.4-97.4 (intro_dgm VAE, -ELBO)",
     "iwae": "96.2-96.5 (intro_dgm hierarchical VAE, for scale)",
-    "made_vae": "86.3-86.8 (intro_dgm autoregressive)",
+    "made_vae": "86.3-86.8 (intro_dgm autoregressive, no latents)",
+    "causal_conv_vae": "86.3-86.8 (intro_dgm autoregressive, no latents)",
 }
 LABELS = {"independent_pixels": "independent pixels (Laplace)", "vae": "VAE (MLP, ELBO)",
-          "iwae": "IWAE k=5 + input dropout", "made_vae": "VAE + MADE decoder (dropout 0.3)"}
+          "iwae": "IWAE k=5 + input dropout", "made_vae": "VAE + MADE decoder (dropout 0.3)",
+          "causal_conv_vae": "VAE + causal-conv decoder"}
 
 
 def independent_pixels(alpha: float = 1.0) -> dict:
@@ -120,13 +123,21 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--no-mnist", action="store_true", help="skip the MNIST-5k run")
     parser.add_argument("--max-epochs", type=int, default=MAX_EPOCHS, help="epoch cap (early stopping ends sooner)")
     parser.add_argument("--k", type=int, default=K_EVAL, help="importance samples for the test NLL")
+    parser.add_argument("--recipes", nargs="+", default=None,
+                        help="run only these recipes and keep the other entries of the existing results file")
     args = parser.parse_args(argv)
     if args.workers < 1 or not args.seeds or min(args.seeds) < 0 or args.max_epochs < 1 or args.k < 1:
         raise ValueError("need --workers >= 1, --max-epochs >= 1, --k >= 1 and non-negative --seeds")
     from genlab.device import get_profile
     from genlab.vae import DIGITS_RECIPES
 
-    jobs = [(recipe, seed, args.max_epochs, args.k) for recipe in DIGITS_RECIPES for seed in args.seeds]
+    recipes = list(DIGITS_RECIPES) if args.recipes is None else args.recipes
+    unknown = sorted(set(recipes) - set(DIGITS_RECIPES))
+    if unknown:
+        raise ValueError(f"unknown recipes {unknown}; choose from {list(DIGITS_RECIPES)}")
+    out = HERE / "results" / "likelihood.json"
+    previous = json.loads(out.read_text()) if args.recipes is not None and out.is_file() else None
+    jobs = [(recipe, seed, args.max_epochs, args.k) for recipe in recipes for seed in args.seeds]
     if not args.no_mnist:
         jobs.insert(0, ("mnist5k_vae", args.seeds[0], args.max_epochs, args.k))
     jobs.sort(key=lambda job: job[0] != "made_vae")  # the slowest first
@@ -137,7 +148,12 @@ def main(argv: list[str] | None = None) -> dict:
     models: dict[str, dict] = {"independent_pixels": {
         "label": LABELS["independent_pixels"], "test_nats": _summary([baseline]),
         "per_seed_test_nats": [baseline], "seeds": [], "train_s": 0.0, "k": None}}
+    run_info = {"date": time.strftime("%Y-%m-%d"), "workers": args.workers, "max_epochs": args.max_epochs}
     for recipe, kwargs in DIGITS_RECIPES.items():
+        if recipe not in recipes:
+            if previous is not None and recipe in previous["digits"]:
+                models[recipe] = previous["digits"][recipe]  # kept from the earlier run
+            continue
         mine = sorted((r for r in runs if r["recipe"] == recipe), key=lambda r: r["seed"])
         models[recipe] = {
             "label": LABELS[recipe], "config": kwargs, "test_nats": _summary([r["test_nats"] for r in mine]),
@@ -145,11 +161,13 @@ def main(argv: list[str] | None = None) -> dict:
             "per_seed_test_nats": [r["test_nats"] for r in mine], "seeds": [r["seed"] for r in mine],
             "epochs": [r["epochs"] for r in mine], "active_units": [r["active_units"] for r in mine],
             "train_s": _summary([r["train_s"] for r in mine]), "eval_s": _summary([r["eval_s"] for r in mine]),
-            "k": args.k}
+            "k": args.k, "run": run_info}
     for entry in models.values():
         entry["test_bits_per_dim"] = {key: value / NATS_PER_BIT_DIM for key, value in entry["test_nats"].items()}
         entry["reference"] = REFERENCES.get(next(k for k, v in models.items() if v is entry))
     mnist = [r for r in runs if r["recipe"] == "mnist5k_vae"]
+    if not mnist and previous is not None:
+        mnist = previous.get("mnist5k", [])  # kept from the earlier run
 
     print(f"{'model':<36}{'test NLL (nats)':>20}{'bits/dim':>10}{'train s':>10}   reference (nats)")
     for name, entry in models.items():
@@ -165,7 +183,9 @@ def main(argv: list[str] | None = None) -> dict:
                        "cpu": platform.processor() or platform.machine(), "threads_per_job": 1,
                        "workers": args.workers, "note": "timings on a shared, heavily loaded 2-core machine"},
               "digits": models, "mnist5k": mnist}
-    out = HERE / "results" / "likelihood.json"
+    if previous is not None:  # entries kept from an earlier run were measured under its settings
+        result["meta"]["kept_entries_measured_under"] = previous["meta"].get("kept_entries_measured_under",
+                                                                             previous["meta"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {out}")

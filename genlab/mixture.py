@@ -567,13 +567,23 @@ class CategoricalMixture(_BaseMixture):
                              f"found values in [{low:g}, {high:g}]")
         return X
 
+    # Above this many entries the indicator matrix is kept sparse (MNIST's 3,500 x 784 x 256 levels
+    # would be 5.6 GB dense); below it the dense GEMMs are faster.
+    dense_indicator_limit: int = 2 ** 25
+
     def _prepare(self, X: torch.Tensor) -> torch.Tensor:
-        """``(n, D * C)`` indicator matrix: the E-step of all components is then one GEMM and the
-        M-step counts another; built once per fit by a scatter."""
+        """``(n, D * C)`` indicator matrix: the E-step of all components is then one matrix product and
+        the M-step counts another; built once per fit. Sparse (one entry per pixel) when large."""
         n_samples, n_features = X.shape
         offsets = torch.arange(n_features, device=X.device) * self.n_categories
-        indicators = torch.zeros(n_samples, n_features * self.n_categories, dtype=self.dtype, device=X.device)
-        return indicators.scatter_(1, X.long() + offsets, 1.0)
+        columns = X.long() + offsets
+        shape = (n_samples, n_features * self.n_categories)
+        if n_samples * shape[1] <= self.dense_indicator_limit:
+            return torch.zeros(shape, dtype=self.dtype, device=X.device).scatter_(1, columns, 1.0)
+        rows = torch.arange(n_samples, device=X.device).repeat_interleave(n_features)
+        values = torch.ones(rows.shape[0], dtype=self.dtype, device=X.device)
+        indices = torch.stack([rows, columns.flatten()])
+        return torch.sparse_coo_tensor(indices, values, shape, check_invariants=False).coalesce()
 
     def _parameter_names(self) -> tuple[str, ...]:
         return ("weights_", "probs_")
@@ -583,7 +593,8 @@ class CategoricalMixture(_BaseMixture):
 
     def _m_step(self, data: torch.Tensor, resp: torch.Tensor) -> None:
         nk = resp.sum(0) + 10 * torch.finfo(resp.dtype).eps
-        counts = (resp.T @ data).view(self.n_components, self.n_features_in_, self.n_categories)
+        counts = torch.sparse.mm(data.t(), resp).T if data.is_sparse else resp.T @ data
+        counts = counts.reshape(self.n_components, self.n_features_in_, self.n_categories)
         self.weights_ = nk / nk.sum()
         self.probs_ = (counts + self.alpha) / (nk[:, None, None] + self.n_categories * self.alpha)
 
@@ -592,7 +603,8 @@ class CategoricalMixture(_BaseMixture):
         return torch.log(self.probs_.clamp_min(torch.finfo(self.dtype).tiny))
 
     def _estimate_log_prob(self, data: torch.Tensor) -> torch.Tensor:
-        return data @ self._log_probs().reshape(self.n_components, -1).T
+        log_probs = self._log_probs().reshape(self.n_components, -1).T
+        return torch.sparse.mm(data, log_probs) if data.is_sparse else data @ log_probs
 
     def _objective(self, mean_log_likelihood: float) -> float:
         # Mean log-likelihood at the E-step parameters plus their log prior per sample: the

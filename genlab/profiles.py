@@ -73,10 +73,10 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
     },
     # --- 09_vaes ---
     "09_vaes": {
-        "quick": {"epochs": 60, "patience": 10, "iwae_epochs": 30, "made_epochs": 15, "small_epochs": 15,
-                  "k_eval": 1000, "betas": [0.25, 1.0, 4.0, 16.0]},
-        "full": {"epochs": 400, "patience": 20, "iwae_epochs": 400, "made_epochs": 400, "small_epochs": 100,
-                 "k_eval": 5000,
+        "quick": {"epochs": 300, "patience": 20, "iwae_epochs": 150, "ar_channels": 32, "ar_epochs": 150,
+                  "small_epochs": 60, "cvae_epochs": 40, "k_eval": 1000, "betas": [0.25, 1.0, 4.0, 16.0]},
+        "full": {"epochs": 400, "patience": 20, "iwae_epochs": 400, "ar_channels": 64, "ar_epochs": 400,
+                 "small_epochs": 100, "cvae_epochs": 100, "k_eval": 5000,
                  "betas": [0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]},
     },
     # --- 14_evaluation ---

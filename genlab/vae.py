@@ -8,8 +8,9 @@ lower bound (ELBO) with an amortised Gaussian posterior ``q(z|x)`` and the repar
 
 What :class:`VAE` offers:
 
-* encoders/decoders: ``"mlp"`` or ``"conv"`` (from :mod:`genlab.layers`), and the autoregressive
-  ``"made"`` decoder (a MADE over the pixels, conditioned on ``z``: a *strong* decoder);
+* encoders/decoders: ``"mlp"`` or ``"conv"`` (from :mod:`genlab.layers`), and two autoregressive
+  (*strong*) decoders conditioned on ``z``: ``"made"`` (a MADE over the pixels) and ``"causal_conv"``
+  (causal 1-D convolutions over the pixels in raster order, :mod:`genlab.autoregressive`);
 * likelihoods: ``"bernoulli"`` (pixels in [0, 1]), ``"categorical"`` over ``n_levels`` integer levels
   (the 8x8 digits: 17 levels, logits of shape ``(n, 17, 8, 8)``), ``"discretized_logistic"``;
 * priors: ``"standard"`` N(0, I) (KL in closed form), ``"mog"`` (a learned mixture of Gaussians) or
@@ -37,12 +38,14 @@ from torch import nn
 
 from .base import NotFittedError
 from .layers import ConvDecoder, ConvEncoder, mlp
+from .autoregressive import CausalConvDecoder
 from .priors import MADEDecoder, make_prior
 from .train import Callback
 
 LIKELIHOODS = ("bernoulli", "categorical", "discretized_logistic")
 ENCODERS = ("mlp", "conv")
-DECODERS = ("mlp", "conv", "made")
+DECODERS = ("mlp", "conv", "made", "causal_conv")
+AUTOREGRESSIVE_DECODERS = ("made", "causal_conv")
 GRADIENTS = ("iwae", "dreg")
 LOG_2PI = math.log(2 * math.pi)
 
@@ -52,6 +55,8 @@ DIGITS_RECIPES: dict[str, dict[str, Any]] = {
     "vae": dict(latent_dim=16, hidden=256, n_layers=2),
     "iwae": dict(latent_dim=16, hidden=256, n_layers=2, k=5, input_dropout=0.2),
     "made_vae": dict(latent_dim=16, hidden=256, n_layers=2, decoder="made", decoder_dropout=0.3),
+    "causal_conv_vae": dict(latent_dim=16, hidden=256, n_layers=2, decoder="causal_conv", ar_channels=64,
+                            ar_layers=3, ar_kernel=7),
 }
 
 
@@ -137,7 +142,8 @@ class VAE(nn.Module):
         likelihood: ``"categorical"`` (integer levels 0..n_levels-1), ``"bernoulli"`` (values in
             [0, 1]; a proper likelihood for binary pixels) or ``"discretized_logistic"`` (integer levels).
         n_levels: number of pixel levels for the categorical / discretised likelihoods (17 for digits).
-        encoder, decoder: ``"mlp"`` or ``"conv"``; the decoder may also be ``"made"`` (autoregressive).
+        encoder, decoder: ``"mlp"`` or ``"conv"``; the decoder may also be autoregressive: ``"made"``
+            or ``"causal_conv"`` (categorical likelihood only).
         hidden: width of the hidden layers (MLP, MADE) or base channel count (conv).
         n_layers: hidden layers in the MLP encoder/decoder and the MADE.
         activation: non-linearity of the MLPs (see :data:`genlab.layers.ACTIVATIONS`).
@@ -147,7 +153,9 @@ class VAE(nn.Module):
         k: importance samples in the training objective (1: ELBO; > 1: the IWAE bound).
         gradient: ``"iwae"`` or ``"dreg"`` (doubly reparameterised encoder gradients) when ``k > 1``.
         input_dropout: probability of zeroing an encoder input pixel while training (a regulariser).
-        decoder_dropout: dropout between the hidden layers of the MLP / MADE decoder while training.
+        decoder_dropout: dropout between the hidden layers of the MLP / MADE / causal-conv decoder while training.
+        ar_channels, ar_layers, ar_kernel: feature maps, layers and kernel width of the
+            ``"causal_conv"`` decoder (:class:`genlab.autoregressive.CausalConvDecoder`).
         n_classes: number of classes for a conditional model (use :class:`CVAE`).
     """
 
@@ -156,6 +164,7 @@ class VAE(nn.Module):
                  decoder: str = "mlp", hidden: int = 256, n_layers: int = 2, activation: str = "leaky_relu",
                  prior: str = "standard", n_components: int = 50, beta: float = 1.0, free_bits: float = 0.0,
                  k: int = 1, gradient: str = "iwae", input_dropout: float = 0.0, decoder_dropout: float = 0.0,
+                 ar_channels: int = 64, ar_layers: int = 3, ar_kernel: int = 7,
                  n_classes: int | None = None) -> None:
         super().__init__()
         image_shape = tuple(int(s) for s in image_shape)
@@ -167,8 +176,8 @@ class VAE(nn.Module):
                                      (decoder, DECODERS, "decoder"), (gradient, GRADIENTS, "gradient")):
             if value not in allowed:
                 raise ValueError(f"unknown {name} {value!r}; choose one of {allowed}")
-        if likelihood != "categorical" and decoder == "made":
-            raise ValueError("the 'made' decoder is implemented for the categorical likelihood only")
+        if likelihood != "categorical" and decoder in AUTOREGRESSIVE_DECODERS:
+            raise ValueError(f"the {decoder!r} decoder is implemented for the categorical likelihood only")
         _check_positive_int(hidden, "hidden")
         _check_positive_int(n_layers, "n_layers")
         if likelihood != "bernoulli" and (isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 2):
@@ -209,9 +218,13 @@ class VAE(nn.Module):
         elif decoder == "conv":
             self.decoder_net = ConvDecoder(latent_dim + n_cond, size, out_channels=channels,
                                            channels=max(hidden // 8, 8))
-        else:
+        elif decoder == "made":
             self.decoder_net = MADEDecoder(n_pixels, self.n_levels, latent_dim + n_cond, hidden, n_layers,
                                            activation=activation, dropout=decoder_dropout)
+        else:
+            self.decoder_net = CausalConvDecoder(n_pixels, self.n_levels, latent_dim + n_cond, ar_channels,
+                                                 ar_layers, ar_kernel, activation=activation,
+                                                 dropout=decoder_dropout)
         self.prior = make_prior(prior, latent_dim, n_components=n_components, encoder=self,
                                 image_shape=image_shape, n_levels=self.n_levels)
 
@@ -308,7 +321,7 @@ class VAE(nn.Module):
         The autoregressive decoder also needs the image ``x`` (its pixels condition later ones).
         """
         context = z if onehot is None else torch.cat([z, onehot.expand(z.shape[0], -1)], -1)
-        if self.decoder_kind == "made":
+        if self.decoder_kind in AUTOREGRESSIVE_DECODERS:
             return self.decoder_net(self._scaled(x).flatten(1), context).view(z.shape[0], self.n_levels,
                                                                              *self.image_shape[1:])
         out = self.decoder_net(context)
@@ -464,7 +477,7 @@ class VAE(nn.Module):
     def decode(self, z: Any, y: Any = None, *, sample: bool = False) -> torch.Tensor:
         """Images from latents ``z`` ``(m, latent_dim)``: the mean of p(x|z), or a draw with ``sample=True``.
 
-        The autoregressive (``"made"``) decoder has no tractable mean: it always returns a draw.
+        The autoregressive decoders have no tractable mean: they always return a draw.
         Images are in data units (levels 0..n_levels-1, or [0, 1] for Bernoulli).
         """
         z = torch.as_tensor(z, dtype=torch.float32, device=self.n_updates.device)
@@ -476,7 +489,7 @@ class VAE(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            if self.decoder_kind == "made":
+            if self.decoder_kind in AUTOREGRESSIVE_DECODERS:
                 return self._sample_autoregressive(z, onehot)
             params = self._decoder_params(z, onehot)
             return self._sample_pixels(params) if sample else self._mean_pixels(params)

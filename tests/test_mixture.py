@@ -314,3 +314,15 @@ def test_categorical_wrong_features_and_unfitted(digits):
         model.score(train[:, :10])
     with pytest.raises(ValueError, match="0..16"):
         model.score(train + 1)
+
+
+def test_categorical_sparse_indicators_match_dense(digits):
+    """Large inputs switch to a sparse indicator matrix; the fit must not change."""
+    train, test = digits[0][:300], digits[1][:100]
+    dense = CategoricalMixture(4, n_categories=17, max_iter=20, tol=0.0, random_state=0, device=CPU).fit(train)
+    sparse = CategoricalMixture(4, n_categories=17, max_iter=20, tol=0.0, random_state=0, device=CPU)
+    sparse.dense_indicator_limit = 0
+    sparse.fit(train)
+    assert sparse._prepare(sparse._validate_X(test, CPU)).is_sparse
+    assert torch.allclose(sparse.probs_, dense.probs_, atol=1e-10)
+    assert torch.allclose(sparse.score_samples(test), dense.score_samples(test), atol=1e-8)

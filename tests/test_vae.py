@@ -8,6 +8,7 @@ import torch
 
 from genlab.base import NotFittedError
 from genlab.data import load_digits
+from genlab.autoregressive import CausalConvDecoder
 from genlab.priors import MADEDecoder, make_prior
 from genlab.train import Trainer
 from genlab.vae import CVAE, VAE, KLWarmup, discretized_logistic_log_prob, gaussian_kl
@@ -55,7 +56,32 @@ def test_made_decoder_is_autoregressive():
         assert torch.all(grad[0, pixel:] == 0), f"output {pixel} depends on inputs >= {pixel}"
 
 
+@pytest.mark.parametrize("layers, kernel", [(1, 3), (3, 2), (2, 5)])
+def test_causal_conv_decoder_is_autoregressive(layers, kernel):
+    torch.manual_seed(0)
+    n_pixels = 12
+    decoder = CausalConvDecoder(n_pixels=n_pixels, n_levels=3, n_context=2, channels=8, n_layers=layers,
+                                kernel_size=kernel)
+    x = torch.rand(1, n_pixels, requires_grad=True)
+    out = decoder(x, torch.randn(1, 2)).view(3, n_pixels)
+    for pixel in range(n_pixels):
+        (grad,) = torch.autograd.grad(out[:, pixel].sum(), x, retain_graph=True)
+        assert torch.all(grad[0, pixel:] == 0), f"output {pixel} depends on inputs >= {pixel}"
+        # and it does see the pixels just before it, as far back as the receptive field says
+        first_seen = max(0, pixel - decoder.receptive_field)
+        assert torch.all(grad[0, first_seen:pixel] != 0), f"output {pixel}: gradient {grad[0, :pixel]}"
+        assert torch.all(grad[0, :first_seen] == 0), f"output {pixel} sees beyond its receptive field"
+
+
+def test_causal_conv_decoder_bad_sizes():
+    with pytest.raises(ValueError, match="channels"):
+        CausalConvDecoder(n_pixels=4, n_levels=3, n_context=2, channels=0)
+    with pytest.raises(ValueError, match="two pixels"):
+        CausalConvDecoder(n_pixels=1, n_levels=3, n_context=2)
+
+
 @pytest.mark.parametrize("kwargs", [dict(), dict(encoder="conv", decoder="conv"), dict(decoder="made"),
+                                    dict(decoder="causal_conv", ar_channels=8),
                                     dict(likelihood="discretized_logistic"), dict(prior="mog", n_components=5),
                                     dict(prior="vamp", n_components=5), dict(k=3, gradient="dreg")])
 def test_shapes_and_finite_losses(digits, kwargs):
@@ -211,6 +237,7 @@ def test_bernoulli_range_is_checked():
     (dict(decoder_dropout=-0.1), "decoder_dropout"), (dict(n_levels=1), "n_levels"), (dict(hidden=0), "hidden"),
     (dict(image_shape=(3, 8, 8)), "image_shape"), (dict(prior="flow"), "prior"),
     (dict(prior="mog", n_components=0), "n_components"), (dict(likelihood="bernoulli", decoder="made"), "made"),
+    (dict(likelihood="bernoulli", decoder="causal_conv"), "causal_conv"), (dict(decoder="causal_conv", ar_kernel=0), "kernel_size"),
 ])
 def test_bad_options_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
