@@ -316,6 +316,7 @@ def test_categorical_wrong_features_and_unfitted(digits):
         model.score(train + 1)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # tol=0: all 20 iterations run
 def test_categorical_sparse_indicators_match_dense(digits):
     """Large inputs switch to a sparse indicator matrix; the fit must not change."""
     train, test = digits[0][:300], digits[1][:100]
