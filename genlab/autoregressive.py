@@ -1,4 +1,11 @@
-"""Causal 1-D convolutions over pixels in raster order: an autoregressive decoder for the VAE.
+"""Autoregressive decoders for the VAE: p(x|z) = Π_i p(x_i | x_<i, z) over the pixels in raster order.
+
+A strong decoder, as in PixelVAE (Gulrajani et al. 2017) and the variational lossy autoencoder
+(Chen et al. 2017). Two networks, with the same interface:
+
+* :class:`MADEDecoder`: a masked MLP (MADE, Germain et al. 2015), a separate weight for every pair
+  of pixels;
+* :class:`CausalConvDecoder`: causal 1-D convolutions, one small kernel shared by every position.
 
 The image is read as a sequence of ``n_pixels`` values; a *causal* convolution's output at position
 ``i`` depends only on positions ``< i`` (first layer, "type A") or ``<= i`` (later layers, "type B"),
@@ -6,9 +13,9 @@ so the stack gives ``p(x_i | x_<i, context)`` for every pixel in one pass (van d
 PixelCNN idea in one dimension). Unlike a MADE, the same small kernel slides over every position:
 far fewer parameters, which matters with 1000 training images.
 
-:class:`CausalConvDecoder` has the interface of :class:`genlab.priors.MADEDecoder`:
-``forward(x, context)`` with scaled pixels ``(m, n_pixels)`` and a context ``(m, n_context)`` (the
-latent code, plus a one-hot label for a CVAE) returns level-major logits ``(m, n_levels * n_pixels)``.
+Both are called as ``forward(x, context)`` with scaled pixels ``(m, n_pixels)`` and a context
+``(m, n_context)`` (the latent code, plus a one-hot label for a CVAE), and return level-major logits
+``(m, n_levels * n_pixels)``.
 """
 from __future__ import annotations
 
@@ -17,6 +24,55 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import ACTIVATIONS
+
+
+class MaskedLinear(nn.Linear):
+    """A linear layer whose weight is multiplied by a fixed 0/1 mask (``mask`` is ``(out, in)``)."""
+
+    def __init__(self, mask: torch.Tensor) -> None:
+        super().__init__(mask.shape[1], mask.shape[0])
+        self.register_buffer("mask", mask.float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x, self.weight * self.mask, self.bias)
+
+
+class MADEDecoder(nn.Module):
+    """Autoregressive categorical logits: output for pixel i sees pixels < i (raster order) and the context.
+
+    ``forward(x, context)`` takes scaled pixels ``(m, n_pixels)`` and a context ``(m, n_context)``
+    (the latent code, plus a one-hot label for a CVAE) and returns logits ``(m, n_levels * n_pixels)``
+    laid out level-major, i.e. viewable as ``(m, n_levels, H, W)``.
+    """
+
+    def __init__(self, n_pixels: int, n_levels: int, n_context: int, hidden: int, n_layers: int,
+                 activation: str = "leaky_relu", dropout: float = 0.0) -> None:
+        super().__init__()
+        if n_pixels < 2:
+            raise ValueError(f"MADEDecoder needs at least two pixels, got {n_pixels}")
+        in_degree = torch.arange(1, n_pixels + 1)
+        # Hidden degrees cycle through 1..n_pixels-1 so every unit can reach some output.
+        hidden_degree = torch.arange(hidden) % (n_pixels - 1) + 1
+        layers, previous = [], in_degree
+        for _ in range(n_layers):
+            layers.append(MaskedLinear(hidden_degree.unsqueeze(1) >= previous.unsqueeze(0)))
+            previous = hidden_degree
+        self.hidden_layers = nn.ModuleList(layers)
+        self.context_layers = nn.ModuleList(nn.Linear(n_context, hidden) for _ in range(n_layers))
+        out_degree = in_degree.repeat(n_levels)  # level-major: unit (k, i) has degree i + 1
+        self.output = MaskedLinear(out_degree.unsqueeze(1) > previous.unsqueeze(0))
+        self.context_output = nn.Linear(n_context, n_levels * n_pixels)
+        self.activation = ACTIVATIONS[activation]()
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        h = x
+        for masked, ctx in zip(self.hidden_layers, self.context_layers):
+            h = self.dropout(self.activation(masked(h) + ctx(context)))
+        return self.output(h) + self.context_output(context)
+
+    def extra_repr(self) -> str:
+        return f"n_layers={len(self.hidden_layers)}"
 
 
 class CausalConv1d(nn.Conv1d):
@@ -92,4 +148,4 @@ class CausalConvDecoder(nn.Module):
         return kernel + len(self.hidden_layers) * (kernel - 1)
 
 
-__all__ = ["CausalConv1d", "CausalConvDecoder"]
+__all__ = ["CausalConv1d", "CausalConvDecoder", "MADEDecoder", "MaskedLinear"]

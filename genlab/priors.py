@@ -1,12 +1,11 @@
-"""Priors p(z) and the autoregressive decoder used by :mod:`genlab.vae`.
+"""Priors p(z) used by :mod:`genlab.vae`.
 
 * :class:`StandardPrior`: N(0, I), the prior of the original VAE (KL in closed form).
 * :class:`MixturePrior`: a learned mixture of diagonal Gaussians.
 * :class:`VampPrior`: the "variational mixture of posteriors" prior of Tomczak & Welling (2018):
   p(z) = (1/K) Σ_k q(z | u_k) with K learned pseudo-inputs u_k passed through the VAE's own encoder.
-* :class:`MADEDecoder`: a masked MLP (MADE, Germain et al. 2015) over the pixels in raster order,
-  conditioned on z: p(x|z) = Π_i p(x_i | x_<i, z). A strong decoder, as in PixelVAE
-  (Gulrajani et al. 2017) and the variational lossy autoencoder (Chen et al. 2017).
+
+The autoregressive decoders live in :mod:`genlab.autoregressive`.
 """
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ import math
 import torch
 from torch import nn
 
-from .layers import ACTIVATIONS
 
 PRIORS = ("standard", "mog", "vamp")
 LOG_2PI = math.log(2 * math.pi)
@@ -112,59 +110,9 @@ def make_prior(kind: str, latent_dim: int, *, n_components: int = 50, encoder: n
     return VampPrior(encoder, n_components, image_shape, n_levels)
 
 
-class MaskedLinear(nn.Linear):
-    """A linear layer whose weight is multiplied by a fixed 0/1 mask (``mask`` is ``(out, in)``)."""
-
-    def __init__(self, mask: torch.Tensor) -> None:
-        super().__init__(mask.shape[1], mask.shape[0])
-        self.register_buffer("mask", mask.float())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.linear(x, self.weight * self.mask, self.bias)
-
-
-class MADEDecoder(nn.Module):
-    """Autoregressive categorical logits: output for pixel i sees pixels < i (raster order) and the context.
-
-    ``forward(x, context)`` takes scaled pixels ``(m, n_pixels)`` and a context ``(m, n_context)``
-    (the latent code, plus a one-hot label for a CVAE) and returns logits ``(m, n_levels * n_pixels)``
-    laid out level-major, i.e. viewable as ``(m, n_levels, H, W)``.
-    """
-
-    def __init__(self, n_pixels: int, n_levels: int, n_context: int, hidden: int, n_layers: int,
-                 activation: str = "leaky_relu", dropout: float = 0.0) -> None:
-        super().__init__()
-        if n_pixels < 2:
-            raise ValueError(f"MADEDecoder needs at least two pixels, got {n_pixels}")
-        in_degree = torch.arange(1, n_pixels + 1)
-        # Hidden degrees cycle through 1..n_pixels-1 so every unit can reach some output.
-        hidden_degree = torch.arange(hidden) % (n_pixels - 1) + 1
-        layers, previous = [], in_degree
-        for _ in range(n_layers):
-            layers.append(MaskedLinear(hidden_degree.unsqueeze(1) >= previous.unsqueeze(0)))
-            previous = hidden_degree
-        self.hidden_layers = nn.ModuleList(layers)
-        self.context_layers = nn.ModuleList(nn.Linear(n_context, hidden) for _ in range(n_layers))
-        out_degree = in_degree.repeat(n_levels)  # level-major: unit (k, i) has degree i + 1
-        self.output = MaskedLinear(out_degree.unsqueeze(1) > previous.unsqueeze(0))
-        self.context_output = nn.Linear(n_context, n_levels * n_pixels)
-        self.activation = ACTIVATIONS[activation]()
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        h = x
-        for masked, ctx in zip(self.hidden_layers, self.context_layers):
-            h = self.dropout(self.activation(masked(h) + ctx(context)))
-        return self.output(h) + self.context_output(context)
-
-    def extra_repr(self) -> str:
-        return f"n_layers={len(self.hidden_layers)}"
-
-
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-__all__ = ["StandardPrior", "MixturePrior", "VampPrior", "MADEDecoder", "MaskedLinear", "make_prior",
-                      "count_parameters", "PRIORS"]
+__all__ = ["StandardPrior", "MixturePrior", "VampPrior", "make_prior", "count_parameters", "PRIORS"]

@@ -37,9 +37,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import NotFittedError
+from .autoregressive import CausalConvDecoder, MADEDecoder
 from .layers import ConvDecoder, ConvEncoder, mlp
-from .autoregressive import CausalConvDecoder
-from .priors import MADEDecoder, make_prior
+from .priors import make_prior
 from .train import Callback
 
 LIKELIHOODS = ("bernoulli", "categorical", "discretized_logistic")

@@ -8,8 +8,8 @@ import torch
 
 from genlab.base import NotFittedError
 from genlab.data import load_digits
-from genlab.autoregressive import CausalConvDecoder
-from genlab.priors import MADEDecoder, make_prior
+from genlab.autoregressive import CausalConvDecoder, MADEDecoder
+from genlab.priors import make_prior
 from genlab.train import Trainer
 from genlab.vae import CVAE, VAE, KLWarmup, discretized_logistic_log_prob, gaussian_kl
 
