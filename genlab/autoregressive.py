@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import ACTIVATIONS
+from .layers import make_activation
 
 
 class MaskedLinear(nn.Linear):
@@ -62,7 +62,7 @@ class MADEDecoder(nn.Module):
         out_degree = in_degree.repeat(n_levels)  # level-major: unit (k, i) has degree i + 1
         self.output = MaskedLinear(out_degree.unsqueeze(1) > previous.unsqueeze(0))
         self.context_output = nn.Linear(n_context, n_levels * n_pixels)
-        self.activation = ACTIVATIONS[activation]()
+        self.activation = make_activation(activation)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
@@ -81,12 +81,12 @@ class CausalConv1d(nn.Conv1d):
     With ``exclude_current=True`` (the first layer) position ``i`` does not see itself either.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, dilation: int = 1,
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *,
                  exclude_current: bool = False) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, dilation=dilation)
+        super().__init__(in_channels, out_channels, kernel_size)
         self.exclude_current = exclude_current
         # One extra step of padding, then dropping the last output, shifts everything by one.
-        self.left_pad = (kernel_size - 1) * dilation + int(exclude_current)
+        self.left_pad = kernel_size - 1 + int(exclude_current)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = super().forward(F.pad(x, (self.left_pad, 0)))
@@ -127,7 +127,7 @@ class CausalConvDecoder(nn.Module):
         self.context_layers = nn.ModuleList(nn.Linear(n_context, channels * n_pixels) for _ in range(n_layers))
         self.output = CausalConv1d(channels, n_levels, kernel_size)
         self.context_output = nn.Linear(n_context, n_levels * n_pixels)
-        self.activation = ACTIVATIONS[activation]()
+        self.activation = make_activation(activation)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,13 @@ ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "elu": nn.ELU, "leaky_relu": nn
                "silu": nn.SiLU}
 
 
+def make_activation(name: str) -> nn.Module:
+    """A fresh activation module by name (one of :data:`ACTIVATIONS`)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
 def mlp(sizes: Sequence[int], activation: str = "relu", final_activation: str | None = None,
         dropout: float = 0.0) -> nn.Sequential:
     """A fully connected network ``sizes[0] -> ... -> sizes[-1]``.
@@ -32,11 +39,11 @@ def mlp(sizes: Sequence[int], activation: str = "relu", final_activation: str | 
         layers.append(nn.Linear(n_in, n_out))
         last = index == len(sizes) - 2
         if not last:
-            layers.append(ACTIVATIONS[activation]())
+            layers.append(make_activation(activation))
             if dropout:
                 layers.append(nn.Dropout(dropout))
         elif final_activation is not None:
-            layers.append(ACTIVATIONS[final_activation]())
+            layers.append(make_activation(final_activation))
     return nn.Sequential(*layers)
 
 

@@ -78,6 +78,10 @@ def test_causal_conv_decoder_bad_sizes():
         CausalConvDecoder(n_pixels=4, n_levels=3, n_context=2, channels=0)
     with pytest.raises(ValueError, match="two pixels"):
         CausalConvDecoder(n_pixels=1, n_levels=3, n_context=2)
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        CausalConvDecoder(n_pixels=4, n_levels=3, n_context=2, activation="swish")
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        MADEDecoder(n_pixels=4, n_levels=3, n_context=2, hidden=8, n_layers=1, activation="swish")
 
 
 @pytest.mark.parametrize("kwargs", [dict(), dict(encoder="conv", decoder="conv"), dict(decoder="made"),
