@@ -1,53 +1,28 @@
-"""Shared pieces of the scikit-learn-style estimators: input checks and the not-fitted error."""
+"""Shared pieces of genlab's models: the not-fitted error, fitted checks, and the deep-model base class.
+
+Input checks live in :mod:`genlab.validation`; the names re-exported here keep older imports working.
+"""
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
+from torch import nn
+
+from .validation import as_float_tensor, check_device
+
+__all__ = ["NotFittedError", "check_is_fitted", "check_n_features", "resolve_device", "as_float_tensor",
+           "GenerativeModule"]
 
 
 class NotFittedError(ValueError, AttributeError):
-    """Raised when a method that needs a fitted estimator is called before ``fit``."""
+    """Raised when a method that needs a fitted (trained) model is called before ``fit`` (training)."""
 
 
 def check_is_fitted(estimator: Any, attribute: str) -> None:
     """Raise :class:`NotFittedError` unless ``estimator`` has ``attribute`` (set by ``fit``)."""
     if getattr(estimator, attribute, None) is None:
         raise NotFittedError(f"this {type(estimator).__name__} is not fitted yet; call fit(X) first")
-
-
-def as_float_tensor(X: Any, *, name: str = "X", ndim: int = 2, dtype: torch.dtype = torch.float64,
-                    device: torch.device | str | None = None, min_rows: int = 1) -> torch.Tensor:
-    """Validate ``X`` (NumPy array, list or tensor) and return a floating tensor.
-
-    Checks: numeric, ``ndim`` dimensions (a 1-D input becomes one column when
-    ``ndim == 2``), at least ``min_rows`` rows, no NaN or infinity.
-    """
-    if isinstance(X, torch.Tensor):
-        tensor = X.detach()
-    else:
-        try:
-            array = np.asarray(X)
-        except Exception as err:  # ragged lists and the like
-            raise ValueError(f"{name} could not be read as an array: {err}") from err
-        if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-            raise ValueError(f"{name} must be numeric, got dtype {array.dtype}")
-        tensor = torch.as_tensor(array)
-    if tensor.is_complex():
-        raise ValueError(f"{name} must be real, got a complex dtype")
-    if ndim == 2 and tensor.ndim == 1:
-        tensor = tensor.reshape(-1, 1)
-    if tensor.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(tensor.shape)}")
-    if tensor.shape[0] < min_rows:
-        raise ValueError(f"{name} needs at least {min_rows} row(s), got {tensor.shape[0]}")
-    if ndim == 2 and tensor.shape[1] == 0:
-        raise ValueError(f"{name} has no features (shape {tuple(tensor.shape)})")
-    tensor = tensor.to(dtype=dtype, device=device)
-    if not torch.isfinite(tensor).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return tensor
 
 
 def check_n_features(estimator: Any, X: torch.Tensor) -> None:
@@ -59,6 +34,38 @@ def check_n_features(estimator: Any, X: torch.Tensor) -> None:
 
 def resolve_device(device: torch.device | str | None) -> torch.device:
     """``None`` means genlab's default device (CUDA when present)."""
-    from .device import get_device
+    return check_device(device)
 
-    return device if isinstance(device, torch.device) else get_device(device)
+
+class GenerativeModule(nn.Module):
+    """Base class of genlab's deep generative models.
+
+    It counts optimisation steps in the buffer ``n_updates`` (saved with the weights), which
+    :class:`genlab.train.Trainer` increments after every optimiser step. ``sample`` and ``log_prob``
+    call :meth:`check_fitted` first, so every deep family refuses an untrained model the same way
+    (:class:`NotFittedError`), as the classical estimators do before ``fit``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("n_updates", torch.zeros((), dtype=torch.long))
+
+    @property
+    def fitted(self) -> bool:
+        """True once at least one optimisation step was taken."""
+        return bool(self.n_updates.item() > 0)
+
+    def check_fitted(self, what: str) -> None:
+        """Raise :class:`NotFittedError` naming ``what`` if no optimisation step was taken yet."""
+        if not self.fitted:
+            raise NotFittedError(f"{what} needs a trained {type(self).__name__}: no optimisation step was taken "
+                                 "yet (train it with genlab.train.Trainer first)")
+
+    def mark_updated(self) -> None:
+        """Record one optimisation step (the Trainer calls this; custom loops should too)."""
+        self.n_updates += 1
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the model's weights (or of its step counter, for a model without weights)."""
+        return self.n_updates.device

@@ -4,13 +4,31 @@ Sized for the course's images: 8x8 digits and 28x28 MNIST, one channel.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import contextlib
+from typing import Iterator, Sequence
 
 import torch
 from torch import nn
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh,
                "silu": nn.SiLU}
+
+
+@contextlib.contextmanager
+def eval_mode(*modules: nn.Module) -> Iterator[None]:
+    """Switch ``modules`` to eval mode for the block and restore each one's mode afterwards.
+
+    Restores even when the block raises, so scoring or sampling never leaves a caller's model in a
+    different mode than it was given in (dropout and batch-norm would silently change).
+    """
+    modes = [module.training for module in modules]
+    try:
+        for module in modules:
+            module.eval()
+        yield
+    finally:
+        for module, mode in zip(modules, modes):
+            module.train(mode)
 
 
 def make_activation(name: str) -> nn.Module:

@@ -26,6 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
+from .base import GenerativeModule
 from .device import get_device
 from .io import atomic_write
 
@@ -291,6 +292,8 @@ class Trainer:
             if self.grad_clip is not None:
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
             self.optimizer.step()
+            if isinstance(self.model, GenerativeModule):
+                self.model.mark_updated()
             if self.ema is not None:
                 self.ema.update(self.model)
             value = float(loss.detach())
