@@ -1,13 +1,16 @@
 """genlab.hmm against hmmlearn: same data, same starting parameters, same number of EM iterations.
 
-Each case times hmmlearn and genlab on identical inputs (the best of ``REPEATS`` runs) and
-reports the absolute difference of the final log-likelihoods. ``tol=-inf`` makes both run every
-iteration. ``rows(large=True)`` adds a GPU-sized case (meant for CUDA).
+Each case times hmmlearn and genlab on identical inputs (the best of ``REPEATS`` runs, wall and
+CPU time) and reports the absolute difference of the final log-likelihoods. ``tol=-inf`` makes
+both run every iteration. The first two cases are shaped like what users fit (one or two long
+sequences); the batched case (100 sequences) follows. ``rows(large=True)`` adds a GPU-sized case
+(meant for CUDA).
 
     python benchmarks/bench_hmm.py          # prints the rows
 """
 from __future__ import annotations
 
+import time
 
 import numpy as np
 import torch
@@ -15,14 +18,29 @@ from hmmlearn import hmm as reference
 
 from genlab.device import get_device
 from genlab.hmm import CategoricalHMM, GaussianHMM
-from timing import best_time  # noqa: E402
 
 REPEATS = 3
 N_ITER = 10
+#: Shaped like users' fits: (sequences, steps, K, features, covariance type, EM iterations).
+USER_CASES = [(2, 1000, 3, 2, "diag", 30), (1, 5000, 4, 2, "full", 20)]
+
+
+def best_times(function, repeats: int = REPEATS) -> tuple[float, float, object]:
+    """Best wall time and best CPU time (user + system of this process) of ``repeats`` calls."""
+    wall, cpu, result = float("inf"), float("inf"), None
+    for _ in range(repeats):
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
+        result = function()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        wall = min(wall, time.perf_counter() - start_wall)
+        cpu = min(cpu, time.process_time() - start_cpu)
+    return wall, cpu, result
 
 
 def _best_time(function, repeats: int = REPEATS) -> tuple[float, object]:
-    return best_time(function, repeats)
+    wall, _, result = best_times(function, repeats)
+    return wall, result
 
 
 def _sticky_transmat(k: int, stay: float = 0.9) -> np.ndarray:
@@ -52,18 +70,19 @@ def _categorical_data(n_seq: int, length: int, k: int, m: int, seed: int = 0):
     return X, [length] * n_seq, start
 
 
-def _models(kind: str, k: int, start: dict, device: torch.device, implementation: str, **kwargs):
+def _models(kind: str, k: int, start: dict, device: torch.device, implementation: str, n_iter: int = N_ITER,
+            **kwargs):
     ref_cls, ours_cls = (reference.GaussianHMM, GaussianHMM) if kind == "gaussian" else \
         (reference.CategoricalHMM, CategoricalHMM)
 
     def make_ref():
-        model = ref_cls(k, init_params="", n_iter=N_ITER, tol=-np.inf, implementation=implementation, **kwargs)
+        model = ref_cls(k, init_params="", n_iter=n_iter, tol=-np.inf, implementation=implementation, **kwargs)
         for name, value in start.items():
             setattr(model, name, value)
         return model
 
     def make_ours():
-        model = ours_cls(k, init_params="", n_iter=N_ITER, tol=-np.inf, implementation=implementation,
+        model = ours_cls(k, init_params="", n_iter=n_iter, tol=-np.inf, implementation=implementation,
                          device=device, **kwargs)
         for name, value in start.items():
             setattr(model, name, value)
@@ -71,25 +90,41 @@ def _models(kind: str, k: int, start: dict, device: torch.device, implementation
     return make_ref, make_ours
 
 
-def _row(case: str, size: str, ref_s: float, ours_s: float, diff: float, device: torch.device) -> dict:
-    return {"case": case, "size": size, "reference_s": ref_s, "genlab_s": ours_s, "ratio": ours_s / ref_s,
-            "loglik_diff": float(diff), "device": str(device)}
+def _row(case: str, size: str, ref: tuple, ours: tuple, diff: float, device: torch.device) -> dict:
+    """One result row from ``(wall, cpu)`` times of the reference and of genlab."""
+    return {"family": "hmm", "case": case, "size": size, "reference_s": ref[0], "genlab_s": ours[0],
+            "ratio": ours[0] / ref[0], "reference_cpu_s": ref[1], "genlab_cpu_s": ours[1],
+            "cpu_ratio": ours[1] / ref[1], "loglik_diff": float(diff), "device": str(device)}
 
 
-def _fit_row(case: str, size: str, kind: str, k: int, X, lengths, start, device, implementation: str) -> dict:
-    make_ref, make_ours = _models(kind, k, start, device, implementation)
-    ref_s, ref = _best_time(lambda: make_ref().fit(X, lengths))
-    ours_s, ours = _best_time(lambda: make_ours().fit(X, lengths))
+def _fit_row(case: str, size: str, kind: str, k: int, X, lengths, start, device, implementation: str,
+             n_iter: int = N_ITER, **kwargs) -> dict:
+    make_ref, make_ours = _models(kind, k, start, device, implementation, n_iter, **kwargs)
+    *ref_t, ref = best_times(lambda: make_ref().fit(X, lengths))
+    *ours_t, ours = best_times(lambda: make_ours().fit(X, lengths))
     diff = abs(ref.monitor_.history[-1] - ours.monitor_.history[-1])
-    return _row(case, size, ref_s, ours_s, diff, device)
+    return _row(case, size, ref_t, ours_t, diff, device)
 
 
 def _score_row(case: str, size: str, kind: str, k: int, X, lengths, start, device, implementation: str) -> dict:
     make_ref, make_ours = _models(kind, k, start, device, implementation)
     ref, ours = make_ref(), make_ours()
-    ref_s, ref_score = _best_time(lambda: ref.score(X, lengths))
-    ours_s, ours_score = _best_time(lambda: ours.score(X, lengths))
-    return _row(case, size, ref_s, ours_s, abs(ref_score - ours_score), device)
+    *ref_t, ref_score = best_times(lambda: ref.score(X, lengths))
+    *ours_t, ours_score = best_times(lambda: ours.score(X, lengths))
+    return _row(case, size, ref_t, ours_t, abs(ref_score - ours_score), device)
+
+
+def user_rows(device: torch.device) -> list[dict]:
+    """The user-shaped fits: one or two long sequences, from the same start, every iteration run."""
+    out = []
+    for n_seq, length, k, d, covariance_type, n_iter in USER_CASES:
+        X, lengths, start = _gaussian_data(n_seq, length, k, d)
+        if covariance_type == "full":
+            start["covars_"] = np.tile(np.eye(d), (k, 1, 1))
+        out.append(_fit_row(f"GaussianHMM {covariance_type} fit {n_iter} it (log)", f"{n_seq} seq x {length} x {d}, "
+                            f"K={k}", "gaussian", k, X, lengths, start, device, "log", n_iter,
+                            covariance_type=covariance_type))
+    return out
 
 
 def rows(large: bool = False) -> list[dict]:
@@ -108,7 +143,7 @@ def rows(large: bool = False) -> list[dict]:
 
 def _rows(large: bool) -> list[dict]:
     device = get_device()
-    out = []
+    out = user_rows(device)
     X, lengths, start = _gaussian_data(100, 500, 4, 3)
     size = "100 seq x 500 x 3, K=4"
     for implementation in ("log", "scaling"):

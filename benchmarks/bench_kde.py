@@ -1,9 +1,10 @@
 """KDE ``score_samples``: genlab (exact, chunked matrix products) vs scikit-learn (tree, atol = rtol = 0).
 
 Both score the same queries under the same Gaussian-kernel KDE. ``ratio`` is
-``genlab_s / reference_s`` (below 1: genlab is faster), as for every classical benchmark; ``loglik_diff`` is the largest absolute
-difference of the per-query log densities. scikit-learn's tree is not exact far from the data even
-with zero tolerances (scikit-learn issues #7492, #25799), so in high dimensions ``loglik_diff`` can
+``genlab_s / reference_s`` (below 1: genlab is faster), as for every classical benchmark;
+``loglik_diff`` is the largest absolute difference of the per-query log densities.
+scikit-learn's tree is not exact far from the data even with zero tolerances (scikit-learn
+issues #7492, #25799), so in high dimensions ``loglik_diff`` can
 be large: it is then scikit-learn's error (genlab's sum is checked against a direct log-sum-exp in
 ``tests/test_kde.py``).
 
@@ -36,10 +37,11 @@ def _case(n_train: int, n_query: int, dim: int, bandwidth: float | str, device: 
     reference = SkKernelDensity(bandwidth=bandwidth, rtol=0.0, atol=0.0).fit(X)
     expected, reference_s = _timed(lambda: reference.score_samples(queries))
     ours = KernelDensity(bandwidth=bandwidth, device=device).fit(X)
-    ours.score_samples(queries[:10])  # warm-up (kernel launch, allocator)
+    queries_device = torch.as_tensor(queries, device=device)   # torch in -> torch out, on the device
+    ours.score_samples(queries_device[:10])  # warm-up (kernel launch, allocator)
 
     def run() -> np.ndarray:
-        values = ours.score_samples(queries)
+        values = ours.score_samples(queries_device)
         if device.type == "cuda":
             torch.cuda.synchronize()
         return values.cpu().numpy()

@@ -22,16 +22,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_limits
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from timing import best_time  # noqa: E402
+
 from genlab.device import get_device  # noqa: E402
 from genlab.mixture import COVARIANCE_TYPES, GaussianMixture  # noqa: E402
-from timing import best_time  # noqa: E402
 
 # (n_samples, n_features, n_components, EM iterations, covariance types)
 CPU_CASES = [(20_000, 8, 10, 30, COVARIANCE_TYPES), (100_000, 16, 20, 10, ("full", "diag"))]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 from torch import nn
 
 from .validation import as_float_tensor, check_device
@@ -15,8 +16,12 @@ __all__ = ["NotFittedError", "check_is_fitted", "check_n_features", "resolve_dev
            "GenerativeModule"]
 
 
-class NotFittedError(ValueError, AttributeError):
-    """Raised when a method that needs a fitted (trained) model is called before ``fit`` (training)."""
+class NotFittedError(_SklearnNotFittedError):
+    """Raised when a method that needs a fitted (trained) model is called before ``fit`` (training).
+
+    A subclass of scikit-learn's ``NotFittedError`` (itself a ``ValueError`` and ``AttributeError``), so
+    scikit-learn's tools and estimator checks recognise genlab's unfitted estimators.
+    """
 
 
 def check_is_fitted(estimator: Any, attribute: str) -> None:

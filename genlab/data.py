@@ -18,16 +18,18 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
-import math
 import os
+import re
 import struct
 import urllib.request
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .io import atomic_write
+from .validation import check_float, check_int, check_option, check_seed
 
 SPLITS = ("train", "val", "test")
 
@@ -56,9 +58,7 @@ IDX_VAL_SIZE = 5000
 
 
 def _check_split(split: str) -> str:
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
-    return split
+    return check_option(split, "split", SPLITS)
 
 
 # ----------------------------------------------------------------------------- digits
@@ -145,8 +145,10 @@ def load_fashion_mnist(split: str = "train", root: str | os.PathLike = "data/fas
                        mirror: str = FASHION_MNIST_MIRROR) -> tuple[torch.Tensor, torch.Tensor]:
     """Fashion-MNIST (the article's dataset) from IDX ``.gz`` files in ``root``.
 
-    Files are checked against their published MD5 (``checksums`` overrides the
-    table, ``None`` for a file skips its check). Nothing is downloaded unless
+    Files are checked against their published MD5. ``checksums`` overrides
+    entries of that table (``{filename: md5}``; an explicit ``None`` for a file
+    skips its check); files it does not name keep their published checksum, so
+    ``checksums={}`` checks everything. Nothing is downloaded unless
     ``download=True``; a download is written to a temporary file and renamed
     into place only once its checksum matches.
 
@@ -159,8 +161,25 @@ def load_fashion_mnist(split: str = "train", root: str | os.PathLike = "data/fas
         ValueError: a checksum does not match, or the files are malformed.
     """
     _check_split(split)
-    table = dict(FASHION_MNIST_FILES if checksums is None else checksums)
+    table = _checksum_table(FASHION_MNIST_FILES, checksums)
     return _load_idx_dataset(Path(root), split, table, mirror, download, "Fashion-MNIST")
+
+
+def _checksum_table(published: dict[str, str], checksums: dict[str, str | None] | None) -> dict[str, str | None]:
+    """The published table with ``checksums`` overriding named entries (validated)."""
+    table: dict[str, str | None] = dict(published)
+    if checksums is None:
+        return table
+    if not isinstance(checksums, dict):
+        raise TypeError(f"checksums must be a dict {{filename: md5 or None}}, got {type(checksums).__name__}")
+    for filename, md5 in checksums.items():
+        if filename not in published:
+            raise ValueError(f"checksums names an unknown file {filename!r}; the files are {sorted(published)}")
+        if md5 is not None and not (isinstance(md5, str) and len(md5) == 32
+                                    and all(c in "0123456789abcdef" for c in md5.lower())):
+            raise ValueError(f"checksums[{filename!r}] must be a 32-digit hex MD5 or None, got {md5!r}")
+        table[filename] = md5.lower() if md5 is not None else None
+    return table
 
 
 def _load_idx_dataset(root: Path, split: str, files: dict[str, str | None], mirror: str,
@@ -208,17 +227,25 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"IDX file not found: {path}")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        raw = handle.read()
+    try:
+        with opener(path, "rb") as handle:
+            raw = handle.read()
+    except (gzip.BadGzipFile, EOFError, zlib.error, OSError) as err:
+        raise ValueError(f"{path} is not a readable gzip-compressed IDX file ({type(err).__name__}: {err}); "
+                         "it is corrupt or truncated: delete it and download it again") from err
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise ValueError(f"{path} is not an IDX file (bad magic number {raw[:4].hex() if raw else 'empty'})")
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
     ndim = raw[3]
     header_end = 4 + 4 * ndim
+    if len(raw) < header_end:
+        raise ValueError(f"{path}: the IDX header announces {ndim} dimensions but the file ends after "
+                         f"{len(raw)} bytes; it is truncated")
     shape = struct.unpack(f">{ndim}I", raw[4:header_end])
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(raw) - header_end != expected:
-        raise ValueError(f"{path}: header says shape {shape} ({expected} bytes) but payload has {len(raw) - header_end}")
+        raise ValueError(f"{path}: header says shape {shape} ({expected} bytes) but payload has "
+                         f"{len(raw) - header_end}")
     return np.frombuffer(raw, dtype=dtype, offset=header_end).reshape(shape).copy()
 
 
@@ -257,6 +284,13 @@ def check_md5(path: str | os.PathLike, expected: str) -> None:
 
 def download_file(url: str, destination: str | os.PathLike, md5: str | None = None) -> Path:
     """Download ``url`` to ``destination`` atomically, verifying ``md5`` if given."""
+    # Everything is checked before any network access.
+    if not isinstance(url, str) or not url.startswith(("http://", "https://", "file://")):
+        raise TypeError(f"url must be an http(s):// or file:// URL string, got {url!r}")
+    if md5 is not None and (not isinstance(md5, str) or re.fullmatch(r"[0-9a-fA-F]{32}", md5) is None):
+        raise ValueError(f"md5 must be None or a 32-character hex digest, got {md5!r}")
+    if not isinstance(destination, (str, os.PathLike)):
+        raise TypeError(f"destination must be a path, got {type(destination).__name__}")
 
     def fetch(tmp_name: str) -> None:
         with open(tmp_name, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
@@ -283,12 +317,10 @@ def make_toy_2d(name: str, n_samples: int = 1000, *, noise: float = 0.05,
     ``name`` is one of ``"moons"``, ``"rings"`` (8 Gaussians on a circle),
     ``"swiss_roll"`` or ``"checkerboard"``.
     """
-    if name not in TOY_DATASETS:
-        raise ValueError(f"unknown toy dataset {name!r}; choose one of {TOY_DATASETS}")
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-    if not math.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    check_option(name, "toy dataset", TOY_DATASETS)
+    n_samples = check_int(n_samples, "n_samples", minimum=1)
+    noise = check_float(noise, "noise", low=0.0)
+    seed = check_seed(seed)
     rng = np.random.default_rng(seed)
     if name == "moons":
         from sklearn.datasets import make_moons

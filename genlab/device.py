@@ -13,8 +13,18 @@ from __future__ import annotations
 import os
 import random
 
-import numpy as np
-import torch
+#: Environment that makes CPU linear algebra repeat bit for bit from run to run. MKL chooses kernels by
+#: the memory alignment of its operands and, with MKL_DYNAMIC, may change its thread count between
+#: calls; either changes the order of floating-point sums and thus the last bits of a result. CNR
+#: mode ("conditional numerical reproducibility", AUTO,STRICT) and a fixed thread count remove both.
+#: Read by MKL when it initialises, so they are set before torch runs any MKL code (the Makefile
+#: exports them too, for processes that call MKL before importing genlab).
+REPRODUCIBLE_ENV = {"MKL_CBWR": "AUTO,STRICT", "MKL_DYNAMIC": "FALSE", "OMP_DYNAMIC": "FALSE"}
+for _name, _value in REPRODUCIBLE_ENV.items():
+    os.environ.setdefault(_name, _value)
+
+import numpy as np  # noqa: E402  (after the environment above, on purpose)
+import torch  # noqa: E402
 
 PROFILES = ("quick", "full")
 
@@ -49,11 +59,12 @@ def seed_everything(seed: int) -> torch.Generator:
     can draw reproducible streams without touching the global state again.
 
     Raises:
-        ValueError: if ``seed`` is not a non-negative integer.
+        TypeError: if ``seed`` is not an integer (``"a"``, ``1.5``, ``True``).
+        ValueError: if ``seed`` is negative or beyond ``2**63 - 1`` (torch's limit).
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
+    from .validation import check_seed
+
+    seed = check_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

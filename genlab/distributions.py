@@ -16,16 +16,19 @@ method-of-moments estimate.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import torch
 from torch import distributions as D
 
-from .base import as_float_tensor
+from .validation import as_float_tensor, check_float, check_int, check_option
 
 FAMILIES = ("normal", "bernoulli", "binomial", "categorical", "gamma", "beta")
+#: Most categories a categorical fit accepts: beyond it the probability table alone would take
+#: gigabytes (``fit_mle("categorical", [0, 10**9])`` means a billion-entry table), almost always a
+#: sign that the data are not category codes.
+MAX_CATEGORIES = 1_000_000
 
 NEWTON_MAX_ITER = 100
 NEWTON_TOL = 1e-12
@@ -49,11 +52,13 @@ def _check_integers(x: torch.Tensor, low: float, high: float | None, what: str) 
                          f"got values in [{x.min().item():g}, {x.max().item():g}]")
 
 
-def _check_nonnegative(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+def _finite_parameters(dist: D.Distribution, family: str) -> D.Distribution:
+    """Refuse a fit whose parameters overflowed (data of huge magnitude) instead of returning inf/NaN."""
+    for value in dist.__dict__.values():
+        if isinstance(value, torch.Tensor) and not torch.isfinite(value).all():
+            raise ValueError(f"the {family} MLE of this data overflows float64 (non-finite parameters); "
+                             "the data values are too large in magnitude: rescale the data")
+    return dist
 
 
 def _newton(step_fn, init: torch.Tensor) -> torch.Tensor:
@@ -134,10 +139,9 @@ def fit_mle(family: str, data: Any, *, total_count: int | None = None, num_categ
             family's support, a missing ``total_count``, or data whose MLE
             does not exist (all values equal for normal/gamma/beta).
     """
-    if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; choose one of {FAMILIES}")
+    check_option(family, "family", FAMILIES)
     x = _as_data(data)
-    pseudocount = _check_nonnegative(pseudocount, "pseudocount")
+    pseudocount = check_float(pseudocount, "pseudocount", low=0.0)
     if pseudocount > 0 and family not in ("bernoulli", "categorical"):
         raise ValueError(f"pseudocount applies to 'bernoulli' and 'categorical' only, not {family!r}")
     if total_count is not None and family != "binomial":
@@ -146,39 +150,49 @@ def fit_mle(family: str, data: Any, *, total_count: int | None = None, num_categ
         raise ValueError(f"num_categories applies to 'categorical' only, not {family!r}")
     n = x.shape[0]
     if family == "normal":
-        scale = x.std(0, unbiased=False)    # the MLE divides by n, not n - 1
+        # the MLE divides by n, not n - 1; scaling by the largest magnitude first keeps the squares
+        # finite for any data the validation layer accepts
+        magnitude = x.abs().amax(0).clamp_min(torch.finfo(x.dtype).tiny)
+        scale = (x / magnitude).std(0, unbiased=False) * magnitude
         if (scale <= 0).any():
             raise ValueError("normal MLE needs data that are not all equal (the scale would be 0)")
-        return D.Normal(x.mean(0), scale)
+        return _finite_parameters(D.Normal(x.mean(0), scale), family)
     if family == "bernoulli":
         _check_integers(x, 0, 1, "bernoulli")
         return D.Bernoulli(probs=(x.sum(0) + pseudocount) / (n + 2 * pseudocount))
     if family == "binomial":
-        if isinstance(total_count, bool) or not isinstance(total_count, (int, np.integer)) or total_count < 1:
-            raise ValueError(f"binomial needs the known number of trials total_count >= 1, got {total_count!r}")
+        if total_count is None:
+            raise ValueError("binomial needs the known number of trials: pass total_count >= 1")
+        total_count = check_int(total_count, "total_count", minimum=1)
         _check_integers(x, 0, total_count, "binomial")
         return D.Binomial(total_count=int(total_count), probs=x.mean(0) / total_count)
     if family == "categorical":
         _check_integers(x, 0, None, "categorical")
         seen = int(x.max().item()) + 1
         if num_categories is None:
+            if seen > MAX_CATEGORIES:
+                raise ValueError(f"categorical data has values up to {seen - 1}, which would mean {seen} "
+                                 f"categories (more than MAX_CATEGORIES={MAX_CATEGORIES}); categorical data "
+                                 "must be codes 0..K-1: recode the values")
             num_categories = seen
-        elif isinstance(num_categories, bool) or not isinstance(num_categories, (int, np.integer)) \
-                or num_categories < seen:
-            raise ValueError(f"num_categories must be an integer >= the largest value + 1 ({seen}), "
-                             f"got {num_categories!r}")
-        counts = torch.nn.functional.one_hot(x.long(), int(num_categories)).sum(0).to(torch.float64)
+        else:
+            num_categories = check_int(num_categories, "num_categories", minimum=seen, maximum=MAX_CATEGORIES)
+        # Counts per category and component without a one-hot tensor of n x K entries.
+        flat = x.long().reshape(n, -1)
+        counts = torch.zeros(num_categories, flat.shape[1], dtype=torch.float64)
+        counts.scatter_add_(0, flat, torch.ones_like(flat, dtype=torch.float64))
+        counts = counts.T.reshape(*x.shape[1:], num_categories)
         return D.Categorical(probs=(counts + pseudocount) / (n + num_categories * pseudocount))
     if n < 2:
         raise ValueError(f"{family} MLE needs at least 2 examples, got {n}")
     if family == "gamma":
         if (x <= 0).any():
             raise ValueError(f"gamma data must be > 0; got a minimum of {x.min().item():g}")
-        return _fit_gamma(x)
+        return _finite_parameters(_fit_gamma(x), family)
     if ((x <= 0) | (x >= 1)).any():
         raise ValueError(f"beta data must lie strictly between 0 and 1; got values in "
                          f"[{x.min().item():g}, {x.max().item():g}]")
-    return _fit_beta(x)
+    return _finite_parameters(_fit_beta(x), family)
 
 
 def beta_bernoulli_update(prior_a: float, prior_b: float, data: Any) -> tuple[float, float]:
@@ -191,16 +205,15 @@ def beta_bernoulli_update(prior_a: float, prior_b: float, data: Any) -> tuple[fl
         ValueError: non-positive or non-finite prior parameters, data that is
             not 1-D, or values other than 0 and 1.
     """
-    for name, value in (("prior_a", prior_a), ("prior_b", prior_b)):
-        if _check_nonnegative(value, name) == 0:
-            raise ValueError(f"{name} must be > 0, got {value!r}")
+    prior_a = check_float(prior_a, "prior_a", low=0.0, low_inclusive=False)
+    prior_b = check_float(prior_b, "prior_b", low=0.0, low_inclusive=False)
     x = _as_data(data, allow_empty=True)
     if x.ndim != 1:
         raise ValueError(f"data must be a 1-D sequence of 0/1 outcomes, got shape {tuple(x.shape)}")
     if len(x):
         _check_integers(x, 0, 1, "bernoulli")
     ones = float(x.sum())
-    return float(prior_a) + ones, float(prior_b) + len(x) - ones
+    return prior_a + ones, prior_b + len(x) - ones
 
 
 def heldout_log_likelihood(dist: D.Distribution, data: Any) -> float:

@@ -12,58 +12,39 @@ bounded however many points are queried and the work maps onto matrix products (
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, DensityMixin
 
-from .base import as_float_tensor, check_is_fitted, check_n_features, resolve_device
+from .base import NotFittedError
+from .numerics import DEFAULT_BLOCK_ELEMENTS, LOG_2PI, log_unit_ball_volume, squared_distance_blocks
+from .validation import (
+    as_estimator_input,
+    as_float_tensor,
+    as_output,
+    check_device,
+    check_float,
+    check_float_dtype,
+    check_int,
+    check_option,
+    check_optional_int,
+    check_random_state,
+)
+
+__all__ = ["KERNELS", "BANDWIDTH_RULES", "KernelDensity", "bandwidth_rule", "log_kernel_norm", "select_bandwidth",
+           "squared_distance_blocks", "DEFAULT_BLOCK_ELEMENTS"]
 
 KERNELS = ("gaussian", "tophat", "epanechnikov")
 BANDWIDTH_RULES = ("scott", "silverman")
-# Default budget for one query x train block of distances: 2**22 float64 entries = 32 MiB.
-DEFAULT_BLOCK_ELEMENTS = 2**22
 
 
-# ----------------------------------------------------------------------------- validation helpers
-def _check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_bandwidth_value(value: Any, name: str = "bandwidth") -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a positive number or one of {BANDWIDTH_RULES}, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return value
-
-
-def _check_kernel(kernel: Any) -> str:
-    if kernel not in KERNELS:
-        raise ValueError(f"unknown kernel {kernel!r}; choose one of {KERNELS}")
-    return kernel
-
-
-def make_generator(random_state: int | torch.Generator | None) -> torch.Generator:
-    """A CPU :class:`torch.Generator` from a seed, an existing generator, or ``None`` (fresh entropy).
-
-    Raises:
-        ValueError: if ``random_state`` is not a non-negative integer, a generator or ``None``.
-    """
-    if isinstance(random_state, torch.Generator):
-        return random_state
-    generator = torch.Generator()
-    if random_state is None:
-        generator.seed()
-        return generator
-    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)) or random_state < 0:
-        raise ValueError(f"random_state/seed must be a non-negative integer, a torch.Generator or None, "
-                         f"got {random_state!r}")
-    generator.manual_seed(int(random_state))
-    return generator
+def _check_bandwidth(value: Any, name: str = "bandwidth") -> float | str:
+    """A rule name from :data:`BANDWIDTH_RULES` or a finite number > 0."""
+    if isinstance(value, str):
+        return check_option(value, name, BANDWIDTH_RULES)
+    return check_float(value, name, low=0.0, low_inclusive=False)
 
 
 # ----------------------------------------------------------------------------- kernel maths
@@ -78,10 +59,9 @@ def bandwidth_rule(rule: str, n_samples: int, n_features: int) -> float:
     Raises:
         ValueError: for an unknown rule or non-positive sizes.
     """
-    if rule not in BANDWIDTH_RULES:
-        raise ValueError(f"unknown bandwidth rule {rule!r}; choose one of {BANDWIDTH_RULES}")
-    n = _check_positive_int(n_samples, "n_samples")
-    d = _check_positive_int(n_features, "n_features")
+    check_option(rule, "rule", BANDWIDTH_RULES)
+    n = check_int(n_samples, "n_samples", minimum=1)
+    d = check_int(n_features, "n_features", minimum=1)
     if rule == "scott":
         return n ** (-1.0 / (d + 4))
     return (n * (d + 2) / 4.0) ** (-1.0 / (d + 4))
@@ -93,16 +73,16 @@ def log_kernel_norm(bandwidth: float, n_features: int, kernel: str) -> float:
     Same constants as scikit-learn: the unnormalised kernels are ``exp(-r^2 / 2h^2)``,
     ``1[r < h]`` and ``(1 - r^2/h^2) 1[r < h]``.
     """
-    d = n_features
-    log_unit_ball = 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1)
+    bandwidth = check_float(bandwidth, "bandwidth", low=0.0, low_inclusive=False)
+    d = check_int(n_features, "n_features", minimum=1)
+    kernel = check_option(kernel, "kernel", KERNELS)
+    log_unit_ball = log_unit_ball_volume(d)
     if kernel == "gaussian":
-        factor = 0.5 * d * math.log(2 * math.pi)
+        factor = 0.5 * d * LOG_2PI
     elif kernel == "tophat":
         factor = log_unit_ball
-    elif kernel == "epanechnikov":
-        factor = log_unit_ball + math.log(2.0 / (d + 2.0))
     else:
-        raise ValueError(f"unknown kernel {kernel!r}; choose one of {KERNELS}")
+        factor = log_unit_ball + math.log(2.0 / (d + 2.0))
     return -factor - d * math.log(bandwidth)
 
 
@@ -116,23 +96,6 @@ def _log_kernel(sq_dists: torch.Tensor, bandwidth: float, kernel: str) -> torch.
         return torch.where(inside, torch.zeros_like(scaled), torch.full_like(scaled, -math.inf))
     # epanechnikov; log1p is accurate near the centre, the clamp keeps log1p's argument > -1
     return torch.where(inside, torch.log1p(-scaled.clamp(max=1.0 - 1e-16)), torch.full_like(scaled, -math.inf))
-
-
-def squared_distance_blocks(queries: torch.Tensor, train: torch.Tensor, chunk_size: int | None = None,
-                            ) -> Iterator[tuple[slice, torch.Tensor]]:
-    """Yield ``(rows, D2)``: squared Euclidean distances from a block of query rows to every train row.
-
-    ``D2 = |q|^2 + |t|^2 - 2 q t^T`` (one matrix product per block, clamped at 0 against rounding).
-    ``chunk_size`` is the number of query rows per block; ``None`` keeps each block near
-    ``DEFAULT_BLOCK_ELEMENTS`` entries.
-    """
-    n_queries, n_train = queries.shape[0], train.shape[0]
-    rows = chunk_size or max(1, DEFAULT_BLOCK_ELEMENTS // max(n_train, 1))
-    train_sq = (train * train).sum(1)
-    for start in range(0, n_queries, rows):
-        block = queries[start:start + rows]
-        sq = (block * block).sum(1, keepdim=True) + train_sq[None, :] - 2.0 * block @ train.T
-        yield slice(start, start + block.shape[0]), sq.clamp_(min=0.0)
 
 
 def _kde_log_density(queries: torch.Tensor, train: torch.Tensor, log_weights: torch.Tensor,
@@ -180,7 +143,7 @@ def _unit_ball_radius_samples(kernel: str, n: int, d: int, generator: torch.Gene
 
 
 # ----------------------------------------------------------------------------- the estimator
-class KernelDensity:
+class KernelDensity(DensityMixin, BaseEstimator):
     """Kernel density estimate ``p(x) = sum_i w_i K_h(x - x_i)`` :cite:`parzen1962estimation`.
 
     Args:
@@ -190,109 +153,124 @@ class KernelDensity:
         chunk_size: query rows per block of distances (``None``: blocks of about 4 million
             entries). Bounds memory; the result does not depend on it.
         device: where to compute (``None``: genlab's default device).
-        dtype: floating dtype of the computation (float64 gives parity with scikit-learn).
+        dtype: floating dtype of the computation (float64, the default, gives parity with scikit-learn).
 
-    Differences from scikit-learn: the sum is exact (no tree, no ``atol``/``rtol``),
-    :meth:`score` is the *mean* log-likelihood (scikit-learn returns the sum), and
-    ``score_samples`` returns a torch tensor.
+    The arguments are stored unchanged and checked at :meth:`fit` (a scikit-learn estimator:
+    ``get_params``, ``clone`` and ``GridSearchCV`` work; the grid search's default scorer is
+    :meth:`score`, the held-out mean log-likelihood).
+
+    Differences from scikit-learn: the sum is exact (no tree, no ``atol``/``rtol``) and
+    :meth:`score` is the *mean* log-likelihood (scikit-learn returns the sum).
 
     Fitted attributes: ``X_`` (train data), ``log_weights_`` (normalised log weights),
-    ``bandwidth_`` (the number used), ``n_features_in_``.
+    ``bandwidth_`` (the number used), ``n_features_in_``, ``device_``, ``dtype_``.
     """
 
     def __init__(self, bandwidth: float | str = 1.0, kernel: str = "gaussian", chunk_size: int | None = None,
-                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float64) -> None:
-        if isinstance(bandwidth, str):
-            if bandwidth not in BANDWIDTH_RULES:
-                raise ValueError(f"unknown bandwidth rule {bandwidth!r}; use a number > 0 or one of {BANDWIDTH_RULES}")
-        else:
-            bandwidth = _check_bandwidth_value(bandwidth)
-        if chunk_size is not None:
-            chunk_size = _check_positive_int(chunk_size, "chunk_size")
-        if dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+                 device: torch.device | str | None = None, dtype: Any = np.float64) -> None:
         self.bandwidth = bandwidth
-        self.kernel = _check_kernel(kernel)
+        self.kernel = kernel
         self.chunk_size = chunk_size
-        self.device = resolve_device(device)
+        self.device = device
         self.dtype = dtype
-        self.X_: torch.Tensor | None = None
 
-    def fit(self, X: Any, sample_weight: Any = None) -> "KernelDensity":
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> KernelDensity:
         """Store the training points (and optional non-negative weights) and fix the bandwidth.
 
+        ``y`` is ignored (present for scikit-learn pipelines).
+
         Raises:
-            ValueError: bad ``X`` (shape, NaN/inf, empty) or bad weights (length, sign, all zero).
+            ValueError / TypeError: bad parameters, bad ``X`` (shape, NaN/inf, empty) or bad weights
+                (length, sign, all zero).
         """
-        X = as_float_tensor(X, name="X", dtype=self.dtype, device=self.device)
-        n, d = X.shape
+        bandwidth = _check_bandwidth(self.bandwidth)
+        kernel = check_option(self.kernel, "kernel", KERNELS)
+        check_optional_int(self.chunk_size, "chunk_size", minimum=1)
+        dtype = check_float_dtype(self.dtype)
+        device = check_device(self.device)
+        X_t = as_estimator_input(X, dtype=dtype, device=device)
+        n, d = X_t.shape
         if sample_weight is None:
-            log_weights = torch.full((n,), -math.log(n), dtype=self.dtype, device=self.device)
+            log_weights = torch.full((n,), -math.log(n), dtype=dtype, device=device)
         else:
-            weights = as_float_tensor(sample_weight, name="sample_weight", ndim=1, dtype=self.dtype,
-                                      device=self.device)
+            if not isinstance(sample_weight, torch.Tensor):   # a private copy: pandas / memmap data may be read-only
+                try:
+                    sample_weight = np.array(sample_weight)
+                except (TypeError, ValueError) as err:
+                    raise ValueError(f"sample_weight could not be read as an array: {err}") from err
+            weights = as_float_tensor(sample_weight, name="sample_weight", ndim=1, dtype=dtype, device=device)
             if weights.shape[0] != n:
                 raise ValueError(f"sample_weight has {weights.shape[0]} entries but X has {n} rows")
             if (weights < 0).any():
                 raise ValueError("sample_weight must be non-negative")
             total = weights.sum()
             if total <= 0:
-                raise ValueError("sample_weight sums to 0; at least one weight must be positive")
+                raise ValueError("sample_weight: all weights are zero; at least one weight must be positive")
             log_weights = torch.log(weights) - torch.log(total)
-        if isinstance(self.bandwidth, str):
-            self.bandwidth_ = bandwidth_rule(self.bandwidth, n, d)
-        else:
-            self.bandwidth_ = float(self.bandwidth)
-        self.X_, self.log_weights_, self.n_features_in_ = X, log_weights, d
+        self.bandwidth_ = bandwidth_rule(bandwidth, n, d) if isinstance(bandwidth, str) else bandwidth
+        self.kernel_ = kernel
+        self.device_, self.dtype_ = device, dtype
+        self.X_, self.log_weights_, self.n_features_in_ = X_t, log_weights, d
+        self._torch_io = isinstance(X, torch.Tensor)
         return self
 
     def _check_query(self, X: Any) -> torch.Tensor:
-        check_is_fitted(self, "X_")
-        X = as_float_tensor(X, name="X", dtype=self.dtype, device=self.device)
-        check_n_features(self, X)
-        return X
+        if not hasattr(self, "X_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X) first")
+        return as_estimator_input(X, n_features=self.n_features_in_, estimator=type(self).__name__,
+                                  dtype=self.dtype_, device=self.device_)
 
-    def score_samples(self, X: Any) -> torch.Tensor:
+    def _log_density(self, X: Any) -> torch.Tensor:
+        return _kde_log_density(self._check_query(X), self.X_, self.log_weights_, [self.bandwidth_], self.kernel_,
+                                self.chunk_size)[0]
+
+    def score_samples(self, X: Any) -> np.ndarray | torch.Tensor:
         """Log density (nats) of each row of ``X``; ``-inf`` outside a compact kernel's support."""
-        X = self._check_query(X)
-        return _kde_log_density(X, self.X_, self.log_weights_, [self.bandwidth_], self.kernel, self.chunk_size)[0]
+        return as_output(self._log_density(X), X)
 
-    def score(self, X: Any) -> float:
+    def score(self, X: Any, y: Any = None) -> float:
         """Mean log density (nats per row) of ``X``."""
-        return float(self.score_samples(X).mean())
+        return float(self._log_density(X).mean())
 
-    def sample(self, n_samples: int = 1, random_state: int | torch.Generator | None = None,
-               return_indices: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, n_samples: int = 1, *, random_state: int | torch.Generator | None = None,
+               return_indices: bool = False) -> tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor | None]:
         """Draw ``n_samples`` points: pick a training point by weight, add kernel-shaped noise.
 
-        ``return_indices=True`` also returns which training point each sample was built on
-        (a KDE sample is a perturbed copy of a training point).
+        Returns ``(X, None)`` (a KDE has no labels), or ``(X, indices)`` with ``return_indices=True``:
+        which training point each sample was built on (a KDE sample is a perturbed copy of it).
+        NumPy arrays if the model was fitted on NumPy data, tensors on ``device_`` otherwise.
         """
-        check_is_fitted(self, "X_")
-        n = _check_positive_int(n_samples, "n_samples")
-        generator = make_generator(random_state)
+        if not hasattr(self, "X_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X) first")
+        n = check_int(n_samples, "n_samples", minimum=1)
+        generator = check_random_state(random_state)
+        if not isinstance(return_indices, (bool, np.bool_)):
+            raise TypeError(f"return_indices must be True or False, got {return_indices!r}")
         d = self.n_features_in_
         probs = torch.exp(self.log_weights_).cpu()
         index = torch.multinomial(probs, n, replacement=True, generator=generator)
-        if self.kernel == "gaussian":
+        if self.kernel_ == "gaussian":
             noise = torch.randn(n, d, generator=generator, dtype=torch.float64) * self.bandwidth_
         else:
             direction = torch.randn(n, d, generator=generator, dtype=torch.float64)
             direction = direction / direction.norm(dim=1, keepdim=True)
-            radius = _unit_ball_radius_samples(self.kernel, n, d, generator)
+            radius = _unit_ball_radius_samples(self.kernel_, n, d, generator)
             noise = direction * radius[:, None] * self.bandwidth_
-        index = index.to(self.device)
-        samples = self.X_[index] + noise.to(device=self.device, dtype=self.dtype)
-        return (samples, index) if return_indices else samples
+        index = index.to(self.device_)
+        samples = self.X_[index] + noise.to(device=self.device_, dtype=self.dtype_)
+        like = self.X_ if self._torch_io else None
+        return as_output((samples, index if return_indices else None), like)
 
 
 # ----------------------------------------------------------------------------- bandwidth selection
 def select_bandwidth(X: Any, bandwidths: Sequence[float], cv: int = 5, kernel: str = "gaussian",
-                     seed: int = 0, chunk_size: int | None = None, device: torch.device | str | None = None,
-                     dtype: torch.dtype = torch.float64) -> tuple[float, dict[str, np.ndarray]]:
+                     random_state: int | torch.Generator | None = 0, chunk_size: int | None = None,
+                     device: torch.device | str | None = None, dtype: Any = np.float64,
+                     ) -> tuple[float, dict[str, np.ndarray]]:
     """Choose the bandwidth with the best ``cv``-fold held-out log-likelihood.
 
-    The rows are shuffled with ``seed`` and split into ``cv`` folds; for each fold a KDE on the
+    The rows are shuffled with ``random_state`` (int, ``torch.Generator`` or None) and split into ``cv``
+    folds; for each fold a KDE on the
     other folds scores the held-out rows. Distances are computed once per fold and shared by all
     candidate bandwidths.
 
@@ -306,16 +284,18 @@ def select_bandwidth(X: Any, bandwidths: Sequence[float], cv: int = 5, kernel: s
         ValueError: bad ``X``, an empty or invalid bandwidth list, ``cv`` < 2 or > n rows,
             an unknown kernel.
     """
-    device = resolve_device(device)
-    X = as_float_tensor(X, name="X", dtype=dtype, device=device, min_rows=2)
-    kernel = _check_kernel(kernel)
-    cv = _check_positive_int(cv, "cv", minimum=2)
+    device = check_device(device)
+    dtype = check_float_dtype(dtype)
+    kernel = check_option(kernel, "kernel", KERNELS)
+    cv = check_int(cv, "cv", minimum=2)
+    check_optional_int(chunk_size, "chunk_size", minimum=1)
+    generator = check_random_state(random_state)
+    X = as_estimator_input(X, name="X", dtype=dtype, device=device, min_rows=2)
     if cv > X.shape[0]:
         raise ValueError(f"cv={cv} folds need at least {cv} rows, X has {X.shape[0]}")
-    if isinstance(bandwidths, (str, bytes)) or not hasattr(bandwidths, "__len__") or len(bandwidths) == 0:
-        raise ValueError(f"bandwidths must be a non-empty sequence of positive numbers, got {bandwidths!r}")
-    grid = [_check_bandwidth_value(h, "each bandwidth") for h in np.asarray(bandwidths, dtype=float).ravel()]
-    order = torch.randperm(X.shape[0], generator=make_generator(seed)).to(device)
+    grid = [check_float(h, f"bandwidths[{i}]", low=0.0, low_inclusive=False)
+            for i, h in enumerate(_bandwidth_list(bandwidths))]
+    order = torch.randperm(X.shape[0], generator=generator).to(device)
     folds = torch.tensor_split(order, cv)
     fold_loglik = np.empty((cv, len(grid)))
     total = np.zeros(len(grid))
@@ -329,3 +309,11 @@ def select_bandwidth(X: Any, bandwidths: Sequence[float], cv: int = 5, kernel: s
     best = int(np.argmax(mean_loglik))
     table = {"bandwidth": np.asarray(grid), "mean_loglik": mean_loglik, "fold_loglik": fold_loglik}
     return grid[best], table
+
+
+def _bandwidth_list(bandwidths: Any) -> list:
+    """The entries of a non-empty 1-D sequence of candidate bandwidths (validated one by one by the caller)."""
+    if isinstance(bandwidths, (str, bytes)) or not hasattr(bandwidths, "__len__") or np.ndim(bandwidths) != 1 \
+            or len(bandwidths) == 0:
+        raise ValueError(f"bandwidths must be a non-empty 1-D sequence of positive numbers, got {bandwidths!r}")
+    return list(bandwidths.tolist() if hasattr(bandwidths, "tolist") else bandwidths)

@@ -11,10 +11,14 @@
   symmetric Dirichlet (add-``alpha``) smoothing; a density model for discrete
   images such as the 8x8 digits with 17 grey levels.
 
-Both share the EM driver in :class:`_BaseMixture`: ``n_init`` restarts, the
-lower bound is the mean log-likelihood per sample measured in the E-step (as in
-scikit-learn, so it belongs to the parameters *before* the last M-step),
-convergence when its change is below ``tol``, and the best restart is kept.
+Both are scikit-learn estimators (``BaseEstimator`` + ``DensityMixin``: ``get_params``,
+``set_params``, ``clone``, pipelines and grid searches work) and share the EM driver in
+:class:`_BaseMixture`: ``n_init`` restarts, the lower bound is the mean log-likelihood per sample
+measured in the E-step (as in scikit-learn, so it belongs to the parameters *before* the last
+M-step), convergence when its change is below ``tol``, and the best restart is kept.
+
+Input and output types follow the library contract: NumPy in, NumPy out; torch in, torch out on
+the input's device. ``sample`` returns the type the model was fitted on.
 """
 from __future__ import annotations
 
@@ -24,10 +28,24 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 
-from .base import as_float_tensor, check_is_fitted, check_n_features, resolve_device
+from .base import NotFittedError
+from .numerics import LOG_2PI
+from .validation import (
+    as_estimator_input,
+    as_float_tensor,
+    as_output,
+    check_bool,
+    check_device,
+    check_float,
+    check_float_dtype,
+    check_int,
+    check_numpy_random_state,
+    check_option,
+    check_random_state,
+)
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 INIT_PARAMS = ("kmeans", "random")
@@ -43,20 +61,7 @@ def _row_blocks(n_rows: int, per_row: int, device: torch.device) -> list[slice]:
     return [slice(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_nonneg(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-class _BaseMixture:
+class _BaseMixture(DensityMixin, BaseEstimator):
     """EM driver shared by the mixtures: restarts, convergence, prediction, scores, BIC/AIC.
 
     Subclasses implement ``_check_parameters``, ``_validate_X``, ``_initialize``,
@@ -66,45 +71,41 @@ class _BaseMixture:
 
     _fitted_attribute = "weights_"
 
-    def __init__(self, n_components: int, tol: float, max_iter: int, n_init: int, init_params: str,
-                 random_state: Any, device: torch.device | str | None, dtype: torch.dtype, verbose: bool):
-        self.n_components = n_components
-        self.tol = tol
-        self.max_iter = max_iter
-        self.n_init = n_init
-        self.init_params = init_params
-        self.random_state = random_state
-        self.device = device
-        self.dtype = dtype
-        self.verbose = verbose
-
     # ------------------------------------------------------------------ parameters and data
     def _check_common_parameters(self) -> None:
-        _check_int("n_components", self.n_components, 1)
-        _check_nonneg("tol", self.tol)
-        _check_int("max_iter", self.max_iter, 0)
-        _check_int("n_init", self.n_init, 1)
-        if self.init_params not in INIT_PARAMS:
-            raise ValueError(f"init_params must be one of {INIT_PARAMS}, got {self.init_params!r}")
-        if self.dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {self.dtype!r}")
+        check_int(self.n_components, "n_components", minimum=1)
+        check_float(self.tol, "tol", low=0.0)
+        check_int(self.max_iter, "max_iter", minimum=0)
+        check_int(self.n_init, "n_init", minimum=1)
+        check_option(self.init_params, "init_params", INIT_PARAMS)
+        check_bool(self.verbose, "verbose")
+        self.dtype_ = check_float_dtype(self.dtype)
 
     def _check_parameters(self, X: torch.Tensor) -> None:
         raise NotImplementedError
 
-    def _validate_X(self, X: Any, device: torch.device) -> torch.Tensor:
-        return as_float_tensor(X, dtype=self.dtype, device=device)
+    def _validate_X(self, X: Any, device: torch.device, fitted: bool = False) -> torch.Tensor:
+        n_features = self.n_features_in_ if fitted else None
+        return as_estimator_input(X, n_features=n_features, estimator=type(self).__name__, dtype=self.dtype_,
+                                  device=device)
 
     def _prepare(self, X: torch.Tensor) -> torch.Tensor:
         """The representation of validated ``X`` that the E- and M-steps use (default: ``X`` itself)."""
         return X
 
+    def _check_fitted(self) -> None:
+        if not hasattr(self, self._fitted_attribute):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X) first")
+
     def _validated(self, X: Any) -> torch.Tensor:
         """``X`` checked for a fitted model (device, dtype, number of features), then prepared."""
-        check_is_fitted(self, self._fitted_attribute)
-        X = self._validate_X(X, self.device_)
-        check_n_features(self, X)
-        return self._prepare(X)
+        self._check_fitted()
+        return self._prepare(self._validate_X(X, self.device_, fitted=True))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False   # a fixed random_state gives the same fit
+        return tags
 
     # ------------------------------------------------------------------ EM
     def _initial_responsibilities(self, X: torch.Tensor, random_state: np.random.RandomState) -> torch.Tensor:
@@ -130,38 +131,52 @@ class _BaseMixture:
     def _estimate_log_prob_resp(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         weighted = self._weighted_log_prob(X)
         log_norm = torch.logsumexp(weighted, dim=1)
+        if not torch.isfinite(log_norm).all():
+            # Only reachable for points so far from every component that each log-density
+            # underflows to -inf (the validation layer already caps magnitudes at 1e150).
+            raise ValueError("X has rows whose log-density under every component overflows (they lie "
+                             "astronomically far from the fitted components); rescale X")
         return log_norm, weighted.sub_(log_norm[:, None])
 
-    def _objective(self, mean_log_likelihood: float) -> float:
-        """What EM maximises, per sample (MAP variants add their log prior)."""
-        return mean_log_likelihood
+    def _log_prior(self, n_samples: int) -> float:
+        """Log prior per sample of the current parameters (MAP variants); EM maximises the
+        mean log-likelihood plus this."""
+        return 0.0
 
-    def fit(self, X: Any, y: Any = None) -> "_BaseMixture":
-        """Fit the mixture by EM (``n_init`` restarts, the best lower bound kept); return ``self``."""
-        self.fit_predict(X, y)
+    def fit(self, X: Any, y: Any = None) -> _BaseMixture:
+        """Fit the mixture by EM (``n_init`` restarts, the best lower bound kept); return ``self``.
+
+        ``y`` is ignored (present for scikit-learn pipelines).
+        """
+        self._fit(X)
         return self
 
-    def fit_predict(self, X: Any, y: Any = None) -> torch.Tensor:
-        """Fit by EM and return the most probable component of each row of ``X``.
+    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray | torch.Tensor:
+        """Fit by EM and return the most probable component of each row of ``X``."""
+        return as_output(self._fit(X), X)
+
+    def _fit(self, X_in: Any) -> torch.Tensor:
+        """Fit; return the final labels as a tensor on ``device_``.
 
         Raises:
-            ValueError: bad parameters, NaN/inf or non-2-D ``X``, fewer than two rows,
+            ValueError / TypeError: bad parameters, NaN/inf or non-2-D ``X``, fewer than two rows,
                 or more components than rows.
         """
         self._check_common_parameters()
-        device = resolve_device(self.device)
-        X = self._validate_X(X, device)
+        device = check_device(self.device)
+        random_state = check_numpy_random_state(self.random_state)
+        X = self._validate_X(X_in, device)
         n_samples = X.shape[0]
         if n_samples < 2:
-            raise ValueError(f"X needs at least 2 rows to fit a mixture, got {n_samples}")
+            raise ValueError(f"X needs at least 2 samples to fit a mixture, got n_samples={n_samples}")
         if self.n_components > n_samples:
             raise ValueError(f"n_components={self.n_components} is larger than the number of samples "
                              f"n_samples={n_samples}; use at most {n_samples} components")
-        self._check_parameters(X)
         self.device_ = device
         self.n_features_in_ = X.shape[1]
+        self._check_parameters(X)
+        self._torch_io = isinstance(X_in, torch.Tensor)
         data = self._prepare(X)
-        random_state = check_random_state(self.random_state)
         best_params, best_bound, best_bounds, best_iter, best_converged = None, -math.inf, [], 0, False
         for init in range(self.n_init):
             if self.verbose:
@@ -171,8 +186,9 @@ class _BaseMixture:
             for n_iter in range(1, self.max_iter + 1):
                 previous = bound
                 log_norm, log_resp = self._estimate_log_prob_resp(data)
+                prior = self._log_prior(data.shape[0])
                 self._m_step(data, log_resp.exp_())
-                bound = self._objective(log_norm.mean().item())
+                bound = log_norm.mean().item() + prior
                 bounds.append(bound)
                 if self.verbose:
                     print(f"  iteration {n_iter}: lower bound {bound:.6f} (change {bound - previous:.3e})")
@@ -185,52 +201,64 @@ class _BaseMixture:
         if not best_converged and self.max_iter > 0:
             warnings.warn(f"{type(self).__name__}: the best initialisation did not converge in "
                           f"max_iter={self.max_iter} iterations (tol={self.tol}); increase max_iter or tol",
-                          ConvergenceWarning, stacklevel=2)
+                          ConvergenceWarning, stacklevel=3)
         for name, value in best_params.items():
             setattr(self, name, value)
+        self._after_fit()
         self.converged_, self.n_iter_ = best_converged, best_iter
         self.lower_bound_, self.lower_bounds_ = best_bound, best_bounds
-        seed = int(random_state.randint(np.iinfo(np.int32).max))
-        self._generator = torch.Generator(device=device).manual_seed(seed)
         # A final E-step so fit_predict(X) equals fit(X).predict(X), as in scikit-learn.
         return self._weighted_log_prob(data).argmax(1)
 
+    def _after_fit(self) -> None:
+        """Hook run once the best parameters are set."""
+
     # ------------------------------------------------------------------ inference
-    def score_samples(self, X: Any) -> torch.Tensor:
+    def score_samples(self, X: Any) -> np.ndarray | torch.Tensor:
         """Log-density ``log p(x)`` of each row of ``X``, in nats."""
-        return torch.logsumexp(self._weighted_log_prob(self._validated(X)), dim=1)
+        return as_output(self._estimate_log_prob_resp(self._validated(X))[0], X)
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean log-likelihood per row of ``X`` (nats)."""
-        return float(self.score_samples(X).mean())
+        return float(self._estimate_log_prob_resp(self._validated(X))[0].mean())
 
-    def predict(self, X: Any) -> torch.Tensor:
+    def predict(self, X: Any) -> np.ndarray | torch.Tensor:
         """Most probable component of each row of ``X``."""
-        return self._weighted_log_prob(self._validated(X)).argmax(1)
+        return as_output(self._weighted_log_prob(self._validated(X)).argmax(1), X)
 
-    def predict_proba(self, X: Any) -> torch.Tensor:
+    def predict_proba(self, X: Any) -> np.ndarray | torch.Tensor:
         """Responsibilities ``p(component | x)``, shape ``(n, n_components)``."""
-        return self._estimate_log_prob_resp(self._validated(X))[1].exp()
+        return as_output(self._estimate_log_prob_resp(self._validated(X))[1].exp(), X)
 
     def bic(self, X: Any) -> float:
         """Bayesian information criterion on ``X`` (lower is better; Schwarz, 1978)."""
-        return -2 * self.score(X) * len(X) + self.n_parameters() * math.log(len(X))
+        data = self._validated(X)
+        n = data.shape[0]
+        return -2 * float(self._estimate_log_prob_resp(data)[0].mean()) * n + self.n_parameters() * math.log(n)
 
     def aic(self, X: Any) -> float:
         """Akaike information criterion on ``X`` (lower is better)."""
-        return -2 * self.score(X) * len(X) + 2 * self.n_parameters()
+        data = self._validated(X)
+        n = data.shape[0]
+        return -2 * float(self._estimate_log_prob_resp(data)[0].mean()) * n + 2 * self.n_parameters()
 
-    def sample(self, n_samples: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, n_samples: int = 1, *, random_state: int | torch.Generator | None = None
+               ) -> tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor]:
         """Draw ``n_samples`` points; returns ``(X, labels)`` with rows grouped by component.
 
-        Successive calls continue one random stream seeded at fit time from ``random_state``.
+        ``random_state``: an ``int`` (the same draws every call), a ``torch.Generator`` (advanced)
+        or ``None`` (fresh entropy). Returns NumPy arrays if the model was fitted on NumPy data,
+        torch tensors on ``device_`` if it was fitted on a tensor.
         """
-        check_is_fitted(self, self._fitted_attribute)
-        _check_int("n_samples", n_samples, 1)
-        picks = torch.multinomial(self.weights_, n_samples, replacement=True, generator=self._generator)
+        self._check_fitted()
+        n_samples = check_int(n_samples, "n_samples", minimum=1)
+        generator = check_random_state(random_state)
+        picks = torch.multinomial(self.weights_.cpu(), n_samples, replacement=True, generator=generator)
         counts = torch.bincount(picks, minlength=self.n_components)
-        labels = torch.repeat_interleave(torch.arange(self.n_components, device=self.device_), counts)
-        return self._sample_components(labels, counts.tolist()), labels
+        labels = torch.repeat_interleave(torch.arange(self.n_components), counts)
+        X = self._sample_components(labels.to(self.device_), counts.tolist(), generator)
+        like = torch.empty(0, device=self.device_) if self._torch_io else None
+        return as_output((X, labels.to(self.device_)), like)
 
     # ------------------------------------------------------------------ hooks
     def _parameter_names(self) -> tuple[str, ...]:
@@ -248,15 +276,14 @@ class _BaseMixture:
 
     def n_parameters(self) -> int:
         """Number of free parameters of the fitted model (what BIC and AIC count)."""
-        check_is_fitted(self, self._fitted_attribute)
+        self._check_fitted()
         return self._count_parameters()
 
     def _count_parameters(self) -> int:
         raise NotImplementedError
 
-    def _sample_components(self, labels: torch.Tensor, counts: list[int]) -> torch.Tensor:
+    def _sample_components(self, labels: torch.Tensor, counts: list[int], generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
-
 
 # ============================================================================ Gaussian
 def _log_gaussian_prob(X: torch.Tensor, means: torch.Tensor, prec_chol: torch.Tensor,
@@ -295,7 +322,7 @@ def _log_gaussian_prob(X: torch.Tensor, means: torch.Tensor, prec_chol: torch.Te
         maha = torch.addmm((means ** 2).sum(1), X, means.T, alpha=-2.0)
         maha.add_((X * X).sum(1, keepdim=True)).mul_(precisions)
     # -0.5 (d log 2 pi + maha) + log_det, in place: (n, K) passes are what small-d fits spend time on.
-    return maha.mul_(-0.5).add_(log_det - 0.5 * n_features * math.log(2 * math.pi))
+    return maha.mul_(-0.5).add_(log_det - 0.5 * n_features * LOG_2PI)
 
 
 class GaussianMixture(_BaseMixture):
@@ -313,9 +340,11 @@ class GaussianMixture(_BaseMixture):
             ``"random"`` (random responsibilities).
         weights_init, means_init, precisions_init: optional initial parameters (shapes as in
             scikit-learn); when all three are given, no initial responsibilities are drawn.
-        random_state: seed (int), ``numpy.random.RandomState`` or None; the same value gives the
-            same initialisation as ``sklearn.mixture.GaussianMixture``.
-        device: where to compute (None: CUDA when present); dtype: float64 (default) or float32.
+        random_state: of the initialisation: an int seed (the same value gives the same
+            initialisation as ``sklearn.mixture.GaussianMixture``), a ``numpy.random.RandomState``,
+            a ``torch.Generator`` or None. Sampling takes its own ``random_state`` (see :meth:`sample`).
+        device: where to compute (None: CUDA when present); dtype: float64 (default) or float32
+            (a NumPy, torch or string name). Both are checked at ``fit``, which sets ``device_``.
 
     Fitted attributes: ``weights_``, ``means_``, ``covariances_``, ``precisions_cholesky_``,
     ``precisions_``, ``converged_``, ``n_iter_``, ``lower_bound_``, ``lower_bounds_`` (torch tensors
@@ -327,21 +356,28 @@ class GaussianMixture(_BaseMixture):
                  reg_covar: float = 1e-6, max_iter: int = 100, n_init: int = 1, init_params: str = "kmeans",
                  weights_init: Any = None, means_init: Any = None, precisions_init: Any = None,
                  random_state: Any = None, device: torch.device | str | None = None,
-                 dtype: torch.dtype = torch.float64, verbose: bool = False):
-        super().__init__(n_components, tol, max_iter, n_init, init_params, random_state, device, dtype, verbose)
+                 dtype: Any = np.float64, verbose: bool = False):
+        self.n_components = n_components
         self.covariance_type = covariance_type
+        self.tol = tol
         self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
         self.weights_init = weights_init
         self.means_init = means_init
         self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.device = device
+        self.dtype = dtype
+        self.verbose = verbose
 
     # ------------------------------------------------------------------ checks
     def _check_parameters(self, X: torch.Tensor) -> None:
-        if self.covariance_type not in COVARIANCE_TYPES:
-            raise ValueError(f"covariance_type must be one of {COVARIANCE_TYPES}, got {self.covariance_type!r}")
-        _check_nonneg("reg_covar", self.reg_covar)
+        check_option(self.covariance_type, "covariance_type", COVARIANCE_TYPES)
+        check_float(self.reg_covar, "reg_covar", low=0.0)
         n_components, n_features = self.n_components, X.shape[1]
-        options = dict(dtype=self.dtype, device=X.device)
+        options = dict(dtype=self.dtype_, device=X.device)
         self._weights_init = self._means_init = self._precisions_init = None
         if self.weights_init is not None:
             weights = as_float_tensor(self.weights_init, name="weights_init", ndim=1, **options)
@@ -384,7 +420,7 @@ class GaussianMixture(_BaseMixture):
     @property
     def precisions_(self) -> torch.Tensor:
         """Precision matrices (inverse covariances), from ``precisions_cholesky_``."""
-        check_is_fitted(self, self._fitted_attribute)
+        self._check_fitted()
         chol = self.precisions_cholesky_
         return chol @ chol.mT if self.covariance_type in ("full", "tied") else chol ** 2
 
@@ -507,9 +543,8 @@ class GaussianMixture(_BaseMixture):
                              "tied": n_features * (n_features + 1) / 2, "spherical": k}[self.covariance_type]
         return int(covariance_params + n_features * k + k - 1)
 
-    def _sample_components(self, labels: torch.Tensor, counts: list[int]) -> torch.Tensor:
-        noise = torch.randn(len(labels), self.n_features_in_, dtype=self.dtype, device=self.device_,
-                            generator=self._generator)
+    def _sample_components(self, labels: torch.Tensor, counts: list[int], generator: torch.Generator) -> torch.Tensor:
+        noise = torch.randn(len(labels), self.n_features_in_, dtype=self.dtype_, generator=generator).to(self.device_)
         chol = self.precisions_cholesky_
         if self.covariance_type in ("diag", "spherical"):
             scale = (1.0 / chol)[labels]
@@ -545,25 +580,39 @@ class CategoricalMixture(_BaseMixture):
 
     def __init__(self, n_components: int = 1, n_categories: int = 2, alpha: float = 1.0, max_iter: int = 100,
                  tol: float = 1e-3, n_init: int = 1, init_params: str = "random", random_state: Any = None,
-                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float64,
-                 verbose: bool = False):
-        super().__init__(n_components, tol, max_iter, n_init, init_params, random_state, device, dtype, verbose)
+                 device: torch.device | str | None = None, dtype: Any = np.float64, verbose: bool = False):
+        self.n_components = n_components
         self.n_categories = n_categories
         self.alpha = alpha
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_init = n_init
+        self.init_params = init_params
+        self.random_state = random_state
+        self.device = device
+        self.dtype = dtype
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.categorical = True     # X holds integer category codes ...
+        tags.input_tags.positive_only = True   # ... 0 .. n_categories - 1
+        return tags
 
     def _check_parameters(self, X: torch.Tensor) -> None:
-        _check_nonneg("alpha", self.alpha)
+        check_float(self.alpha, "alpha", low=0.0)
 
-    def _validate_X(self, X: Any, device: torch.device) -> torch.Tensor:
-        _check_int("n_categories", self.n_categories, 2)
+    def _validate_X(self, X: Any, device: torch.device, fitted: bool = False) -> torch.Tensor:
+        n_categories = check_int(self.n_categories, "n_categories", minimum=2)
         if isinstance(X, (torch.Tensor, np.ndarray)) and X.ndim > 2:
             X = X.reshape(X.shape[0], -1)
-        X = as_float_tensor(X, dtype=self.dtype, device=device)
+        X = super()._validate_X(X, device, fitted)
         if (X != X.round()).any():
             raise ValueError("X must hold integer category codes, found non-integer values")
         low, high = X.min().item(), X.max().item()
-        if low < 0 or high > self.n_categories - 1:
-            raise ValueError(f"X values must lie in 0..{self.n_categories - 1} (n_categories={self.n_categories}), "
+        if low < 0 or high > n_categories - 1:
+            negative = "Negative values in data: " if low < 0 else ""
+            raise ValueError(f"{negative}X values must lie in 0..{n_categories - 1} (n_categories={n_categories}), "
                              f"found values in [{low:g}, {high:g}]")
         return X
 
@@ -579,9 +628,9 @@ class CategoricalMixture(_BaseMixture):
         columns = X.long() + offsets
         shape = (n_samples, n_features * self.n_categories)
         if n_samples * shape[1] <= self.dense_indicator_limit:
-            return torch.zeros(shape, dtype=self.dtype, device=X.device).scatter_(1, columns, 1.0)
+            return torch.zeros(shape, dtype=self.dtype_, device=X.device).scatter_(1, columns, 1.0)
         rows = torch.arange(n_samples, device=X.device).repeat_interleave(n_features)
-        values = torch.ones(rows.shape[0], dtype=self.dtype, device=X.device)
+        values = torch.ones(rows.shape[0], dtype=self.dtype_, device=X.device)
         indices = torch.stack([rows, columns.flatten()])
         return torch.sparse_coo_tensor(indices, values, shape, check_invariants=False).coalesce()
 
@@ -600,27 +649,22 @@ class CategoricalMixture(_BaseMixture):
 
     def _log_probs(self) -> torch.Tensor:
         # alpha = 0 may leave exact zeros; a tiny floor keeps 0 * log(0) out of the GEMM.
-        return torch.log(self.probs_.clamp_min(torch.finfo(self.dtype).tiny))
+        return torch.log(self.probs_.clamp_min(torch.finfo(self.dtype_).tiny))
 
     def _estimate_log_prob(self, data: torch.Tensor) -> torch.Tensor:
         log_probs = self._log_probs().reshape(self.n_components, -1).T
         return torch.sparse.mm(data, log_probs) if data.is_sparse else data @ log_probs
 
-    def _objective(self, mean_log_likelihood: float) -> float:
-        # Mean log-likelihood at the E-step parameters plus their log prior per sample: the
-        # quantity MAP-EM never decreases (the prior term is evaluated for the same parameters).
-        return mean_log_likelihood + self._prior_term
-
-    def _estimate_log_prob_resp(self, data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # Remember the log prior of the parameters this E-step uses, for _objective.
-        self._prior_term = self.alpha * self._log_probs().sum().item() / data.shape[0] if self.alpha else 0.0
-        return super()._estimate_log_prob_resp(data)
+    def _log_prior(self, n_samples: int) -> float:
+        # Added to the mean log-likelihood at the E-step parameters: MAP-EM never decreases the sum
+        # (the prior term is evaluated for the same parameters, before the M-step).
+        return self.alpha * self._log_probs().sum().item() / n_samples if self.alpha else 0.0
 
     def _count_parameters(self) -> int:
         k = self.n_components
         return int(k - 1 + k * self.n_features_in_ * (self.n_categories - 1))
 
-    def _sample_components(self, labels: torch.Tensor, counts: list[int]) -> torch.Tensor:
-        probs = self.probs_[labels].reshape(-1, self.n_categories)
-        draws = torch.multinomial(probs, 1, replacement=True, generator=self._generator)
-        return draws.view(len(labels), self.n_features_in_)
+    def _sample_components(self, labels: torch.Tensor, counts: list[int], generator: torch.Generator) -> torch.Tensor:
+        probs = self.probs_.cpu()[labels.cpu()].reshape(-1, self.n_categories)
+        draws = torch.multinomial(probs, 1, replacement=True, generator=generator)
+        return draws.view(len(labels), self.n_features_in_).to(self.device_)

@@ -16,23 +16,34 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, DensityMixin
 
-from .base import as_float_tensor, check_is_fitted, check_n_features, resolve_device
-from .kde import _check_positive_int, make_generator, squared_distance_blocks
+from .base import NotFittedError
+from .numerics import log_unit_ball_volume, squared_distance_blocks
+from .validation import (
+    as_estimator_input,
+    as_float_tensor,
+    as_output,
+    check_device,
+    check_float,
+    check_float_dtype,
+    check_int,
+    check_numpy_random_state,
+    check_option,
+    check_optional_int,
+    check_random_state,
+)
+
+#: Covariance structures of the Gaussian mixtures (the same names as :mod:`genlab.mixture`).
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
-def _check_positive_float(value: Any, name: str, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
-    return value
+def _not_fitted(estimator: Any) -> NotFittedError:
+    return NotFittedError(f"this {type(estimator).__name__} is not fitted yet; call fit(X) first")
 
 
 # ----------------------------------------------------------------------------- k-NN density
-class KNNDensity:
+class KNNDensity(DensityMixin, BaseEstimator):
     """k-nearest-neighbour density estimate ``p(x) = k / (n V_d r_k(x)^d)``.
 
     ``r_k(x)`` is the distance from ``x`` to its k-th nearest training point and ``V_d`` the volume
@@ -42,47 +53,60 @@ class KNNDensity:
     ``|x|^-d``, so its integral over the whole space diverges; ``score_samples`` values are
     therefore not comparable with true log-likelihoods (use it to rank points or to look at the
     shape of a density, not to report nats). At a training point with ``k = 1`` the distance is
-    zero and the log density is ``+inf``.
+    zero and the log density is ``+inf``. Having no normalised density, it has no ``sample``.
 
-    Fitted attributes: ``X_``, ``n_features_in_``.
+    Args:
+        k: number of neighbours; chunk_size: query rows per block of distances; device, dtype: as
+        in :class:`genlab.kde.KernelDensity`. Stored unchanged, checked at :meth:`fit`.
+
+    Fitted attributes: ``X_``, ``n_features_in_``, ``device_``, ``dtype_``.
     """
 
     def __init__(self, k: int = 10, chunk_size: int | None = None, device: torch.device | str | None = None,
-                 dtype: torch.dtype = torch.float64) -> None:
-        self.k = _check_positive_int(k, "k")
-        self.chunk_size = None if chunk_size is None else _check_positive_int(chunk_size, "chunk_size")
-        self.device = resolve_device(device)
+                 dtype: Any = np.float64) -> None:
+        self.k = k
+        self.chunk_size = chunk_size
+        self.device = device
         self.dtype = dtype
-        self.X_: torch.Tensor | None = None
 
-    def fit(self, X: Any) -> "KNNDensity":
-        """Store the training points (there must be at least ``k`` of them)."""
-        X = as_float_tensor(X, name="X", dtype=self.dtype, device=self.device)
-        if X.shape[0] < self.k:
-            raise ValueError(f"k={self.k} needs at least {self.k} training rows, X has {X.shape[0]}")
+    def fit(self, X: Any, y: Any = None) -> KNNDensity:
+        """Store the training points (there must be at least ``k`` of them); ``y`` is ignored."""
+        k = check_int(self.k, "k", minimum=1)
+        check_optional_int(self.chunk_size, "chunk_size", minimum=1)
+        dtype, device = check_float_dtype(self.dtype), check_device(self.device)
+        X = as_estimator_input(X, dtype=dtype, device=device)
+        if X.shape[0] < k:
+            raise ValueError(f"k={k} needs at least {k} training samples, got n_samples={X.shape[0]}")
+        self.device_, self.dtype_ = device, dtype
         self.X_, self.n_features_in_ = X, X.shape[1]
         return self
 
-    def kth_distance(self, X: Any) -> torch.Tensor:
-        """Distance from each row of ``X`` to its k-th nearest training point."""
-        check_is_fitted(self, "X_")
-        X = as_float_tensor(X, name="X", dtype=self.dtype, device=self.device)
-        check_n_features(self, X)
-        out = torch.empty(X.shape[0], dtype=self.dtype, device=self.device)
+    def _kth_distance(self, X: Any) -> torch.Tensor:
+        if not hasattr(self, "X_"):
+            raise _not_fitted(self)
+        X = as_estimator_input(X, n_features=self.n_features_in_, estimator=type(self).__name__,
+                               dtype=self.dtype_, device=self.device_)
+        out = torch.empty(X.shape[0], dtype=self.dtype_, device=self.device_)
         for rows, sq in squared_distance_blocks(X, self.X_, self.chunk_size):
             out[rows] = torch.topk(sq, self.k, dim=1, largest=False).values[:, -1].sqrt()
         return out
 
-    def score_samples(self, X: Any) -> torch.Tensor:
-        """Log of the (unnormalised) k-NN density estimate at each row of ``X``."""
-        radius = self.kth_distance(X)
-        n, d = self.X_.shape[0], self.n_features_in_
-        log_unit_ball = 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1)
-        return math.log(self.k) - math.log(n) - log_unit_ball - d * torch.log(radius)
+    def kth_distance(self, X: Any) -> np.ndarray | torch.Tensor:
+        """Distance from each row of ``X`` to its k-th nearest training point."""
+        return as_output(self._kth_distance(X), X)
 
-    def score(self, X: Any) -> float:
+    def _log_density(self, X: Any) -> torch.Tensor:
+        radius = self._kth_distance(X)
+        n, d = self.X_.shape[0], self.n_features_in_
+        return math.log(self.k) - math.log(n) - log_unit_ball_volume(d) - d * torch.log(radius)
+
+    def score_samples(self, X: Any) -> np.ndarray | torch.Tensor:
+        """Log of the (unnormalised) k-NN density estimate at each row of ``X``."""
+        return as_output(self._log_density(X), X)
+
+    def score(self, X: Any, y: Any = None) -> float:
         """Mean of :meth:`score_samples` (not a log-likelihood: the estimate is not normalised)."""
-        return float(self.score_samples(X).mean())
+        return float(self._log_density(X).mean())
 
 
 # ----------------------------------------------------------------------------- Gaussian processes
@@ -100,8 +124,8 @@ def rbf_kernel(x1: Any, x2: Any, lengthscale: float = 1.0, variance: float = 1.0
     Returns the ``(len(x1), len(x2))`` matrix for 1-D inputs.
     """
     a, b = _as_1d_inputs(x1, "x1"), _as_1d_inputs(x2, "x2")
-    lengthscale = _check_positive_float(lengthscale, "lengthscale")
-    variance = _check_positive_float(variance, "variance")
+    lengthscale = check_float(lengthscale, "lengthscale", low=0.0, low_inclusive=False)
+    variance = check_float(variance, "variance", low=0.0, low_inclusive=False)
     return variance * torch.exp(-0.5 * (a[:, None] - b[None, :]) ** 2 / lengthscale**2)
 
 
@@ -118,12 +142,16 @@ def _mvn_samples(mean: torch.Tensor, cov: torch.Tensor, n: int, generator: torch
 
 
 def gp_prior_samples(x: Any, n: int = 1, lengthscale: float = 1.0, variance: float = 1.0,
-                     seed: int | torch.Generator | None = 0) -> torch.Tensor:
-    """``n`` functions drawn from the zero-mean GP prior, evaluated at ``x``: shape ``(n, len(x))``."""
+                     random_state: int | torch.Generator | None = 0) -> torch.Tensor:
+    """``n`` functions drawn from the zero-mean GP prior, evaluated at ``x``: shape ``(n, len(x))``.
+
+    ``random_state``: an int (the same functions every call), a ``torch.Generator`` or None.
+    """
     x = _as_1d_inputs(x, "x")
-    n = _check_positive_int(n, "n")
+    n = check_int(n, "n", minimum=1)
+    generator = check_random_state(random_state)
     cov = rbf_kernel(x, x, lengthscale, variance)
-    return _mvn_samples(torch.zeros(x.shape[0], dtype=torch.float64), cov, n, make_generator(seed))
+    return _mvn_samples(torch.zeros(x.shape[0], dtype=torch.float64), cov, n, generator)
 
 
 def gp_posterior(x_train: Any, y_train: Any, x_test: Any, lengthscale: float = 1.0, variance: float = 1.0,
@@ -142,7 +170,7 @@ def gp_posterior(x_train: Any, y_train: Any, x_test: Any, lengthscale: float = 1
     xs = _as_1d_inputs(x_test, "x_test")
     if y.shape[0] != xt.shape[0]:
         raise ValueError(f"y_train has {y.shape[0]} values but x_train has {xt.shape[0]}")
-    noise = _check_positive_float(noise, "noise", allow_zero=True)
+    noise = check_float(noise, "noise", low=0.0)
     k_tt = rbf_kernel(xt, xt, lengthscale, variance)
     k_st = rbf_kernel(xs, xt, lengthscale, variance)
     k_ss = rbf_kernel(xs, xs, lengthscale, variance)
@@ -155,11 +183,12 @@ def gp_posterior(x_train: Any, y_train: Any, x_test: Any, lengthscale: float = 1
 
 def gp_posterior_samples(x_train: Any, y_train: Any, x_test: Any, n: int = 1, lengthscale: float = 1.0,
                          variance: float = 1.0, noise: float = 0.0,
-                         seed: int | torch.Generator | None = 0) -> torch.Tensor:
+                         random_state: int | torch.Generator | None = 0) -> torch.Tensor:
     """``n`` posterior function draws at ``x_test`` (shape ``(n, len(x_test))``); see :func:`gp_posterior`."""
-    n = _check_positive_int(n, "n")
+    n = check_int(n, "n", minimum=1)
+    generator = check_random_state(random_state)
     mean, cov = gp_posterior(x_train, y_train, x_test, lengthscale, variance, noise)
-    return _mvn_samples(mean, cov, n, make_generator(seed))
+    return _mvn_samples(mean, cov, n, generator)
 
 
 # ----------------------------------------------------------------------------- Dirichlet processes
@@ -176,7 +205,8 @@ def _weights_from_fractions(fractions: torch.Tensor) -> torch.Tensor:
     return fractions * torch.exp(log_before)
 
 
-def stick_breaking_weights(alpha: float, n_sticks: int, seed: int | torch.Generator | None = 0) -> torch.Tensor:
+def stick_breaking_weights(alpha: float, n_sticks: int, random_state: int | torch.Generator | None = 0
+                           ) -> torch.Tensor:
     """The first ``n_sticks`` weights of a Dirichlet process ``DP(alpha, H)`` (stick-breaking).
 
     ``beta_k ~ Beta(1, alpha)`` and ``pi_k = beta_k prod_{j<k} (1 - beta_j)``
@@ -184,9 +214,9 @@ def stick_breaking_weights(alpha: float, n_sticks: int, seed: int | torch.Genera
     ``prod_k (1 - beta_k)`` with expectation ``(alpha / (1 + alpha))^n_sticks``, belongs to the
     infinitely many later sticks. Small ``alpha`` puts most mass on a few sticks.
     """
-    alpha = _check_positive_float(alpha, "alpha")
-    n_sticks = _check_positive_int(n_sticks, "n_sticks")
-    return _weights_from_fractions(_stick_fractions(alpha, n_sticks, make_generator(seed)))
+    alpha = check_float(alpha, "alpha", low=0.0, low_inclusive=False)
+    n_sticks = check_int(n_sticks, "n_sticks", minimum=1)
+    return _weights_from_fractions(_stick_fractions(alpha, n_sticks, check_random_state(random_state)))
 
 
 class DPMixtureSample(NamedTuple):
@@ -200,7 +230,7 @@ class DPMixtureSample(NamedTuple):
 
 def sample_dp_mixture(n_samples: int, alpha: float = 1.0, dim: int = 2, n_sticks: int = 100,
                       base_scale: float = 5.0, component_scale: float = 0.5,
-                      seed: int | torch.Generator | None = 0) -> DPMixtureSample:
+                      random_state: int | torch.Generator | None = 0) -> DPMixtureSample:
     """Draw data from a Dirichlet-process mixture of isotropic Gaussians.
 
     Generative story: weights by stick-breaking with concentration ``alpha`` (truncated at
@@ -209,13 +239,13 @@ def sample_dp_mixture(n_samples: int, alpha: float = 1.0, dim: int = 2, n_sticks
     component by weight and adds ``N(0, component_scale^2 I)`` noise. With the default
     truncation the neglected mass is about ``(alpha / (1 + alpha))^100``.
     """
-    n_samples = _check_positive_int(n_samples, "n_samples")
-    alpha = _check_positive_float(alpha, "alpha")
-    dim = _check_positive_int(dim, "dim")
-    n_sticks = _check_positive_int(n_sticks, "n_sticks")
-    base_scale = _check_positive_float(base_scale, "base_scale")
-    component_scale = _check_positive_float(component_scale, "component_scale")
-    generator = make_generator(seed)
+    n_samples = check_int(n_samples, "n_samples", minimum=1)
+    alpha = check_float(alpha, "alpha", low=0.0, low_inclusive=False)
+    dim = check_int(dim, "dim", minimum=1)
+    n_sticks = check_int(n_sticks, "n_sticks", minimum=1)
+    base_scale = check_float(base_scale, "base_scale", low=0.0, low_inclusive=False)
+    component_scale = check_float(component_scale, "component_scale", low=0.0, low_inclusive=False)
+    generator = check_random_state(random_state)
     fractions = _stick_fractions(alpha, n_sticks, generator)
     fractions[-1] = 1.0
     weights = _weights_from_fractions(fractions)
@@ -225,14 +255,14 @@ def sample_dp_mixture(n_samples: int, alpha: float = 1.0, dim: int = 2, n_sticks
     return DPMixtureSample(means[labels] + noise, labels, weights, means)
 
 
-class DirichletProcessGaussianMixture:
+class DirichletProcessGaussianMixture(DensityMixin, BaseEstimator):
     """Dirichlet-process Gaussian mixture fitted by variational inference :cite:`blei2006variational`.
 
     A thin wrapper around scikit-learn's
     ``BayesianGaussianMixture(weight_concentration_prior_type="dirichlet_process")`` (truncated
     stick-breaking variational posterior): the fitting runs in NumPy inside scikit-learn; this class
-    validates inputs, returns torch tensors, and reports how many components the model actually
-    uses.
+    validates inputs, follows genlab's contract (NumPy in, NumPy out; torch in, torch out), samples
+    with genlab's ``random_state``, and reports how many components the model actually uses.
 
     Args:
         n_components: truncation level (an upper bound on the number of components).
@@ -244,80 +274,121 @@ class DirichletProcessGaussianMixture:
             scikit-learn's default, the covariance of the whole data set, which favours broad
             components and can merge small clusters.
         weight_threshold: a component counts as used when its expected weight exceeds this.
-        max_iter, n_init, tol, random_state: passed to scikit-learn.
+        max_iter, n_init, tol: passed to scikit-learn.
+        random_state: of the fit: an int (passed to scikit-learn), a ``torch.Generator`` or None.
 
-    Fitted attributes: ``weights_``, ``means_``, ``covariances_`` (torch tensors), ``converged_``,
-    ``effective_n_components_``, ``n_features_in_``, ``model_`` (the scikit-learn estimator).
+    All arguments are stored unchanged and checked at :meth:`fit`.
+
+    Fitted attributes: ``weights_``, ``means_``, ``covariances_`` (float64 CPU tensors), ``converged_``,
+    ``n_iter_``, ``lower_bound_``, ``effective_n_components_``, ``n_features_in_``, ``model_`` (the
+    scikit-learn estimator).
     """
-
-    COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
     def __init__(self, n_components: int = 20, alpha: float | None = None, covariance_type: str = "full",
                  covariance_prior: Any = None, weight_threshold: float = 0.01, max_iter: int = 500,
-                 n_init: int = 1, tol: float = 1e-3, random_state: int | None = 0) -> None:
-        self.n_components = _check_positive_int(n_components, "n_components")
-        self.alpha = None if alpha is None else _check_positive_float(alpha, "alpha")
-        if covariance_type not in self.COVARIANCE_TYPES:
-            raise ValueError(f"unknown covariance_type {covariance_type!r}; choose one of {self.COVARIANCE_TYPES}")
+                 n_init: int = 1, tol: float = 1e-3, random_state: Any = 0) -> None:
+        self.n_components = n_components
+        self.alpha = alpha
         self.covariance_type = covariance_type
-        if covariance_prior is not None:
-            prior = np.asarray(covariance_prior, dtype=float)
-            if not np.all(np.isfinite(prior)) or (prior.ndim < 2 and np.any(prior <= 0)):
-                raise ValueError(f"covariance_prior must be finite and positive, got {covariance_prior!r}")
         self.covariance_prior = covariance_prior
-        threshold = _check_positive_float(weight_threshold, "weight_threshold", allow_zero=True)
-        if threshold >= 1:
-            raise ValueError(f"weight_threshold must be in [0, 1), got {weight_threshold!r}")
-        self.weight_threshold = threshold
-        self.max_iter = _check_positive_int(max_iter, "max_iter")
-        self.n_init = _check_positive_int(n_init, "n_init")
-        self.tol = _check_positive_float(tol, "tol")
+        self.weight_threshold = weight_threshold
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.tol = tol
         self.random_state = random_state
-        self.model_ = None
 
-    def fit(self, X: Any) -> "DirichletProcessGaussianMixture":
-        """Fit the variational posterior to ``X`` (at least 2 rows)."""
+    def _check_parameters(self) -> np.random.RandomState:
+        check_int(self.n_components, "n_components", minimum=1)
+        if self.alpha is not None:
+            check_float(self.alpha, "alpha", low=0.0, low_inclusive=False)
+        check_option(self.covariance_type, "covariance_type", COVARIANCE_TYPES)
+        if self.covariance_prior is not None:
+            if np.ndim(self.covariance_prior) == 0:
+                prior = torch.tensor(check_float(self.covariance_prior, "covariance_prior"))
+            else:
+                prior = as_float_tensor(self.covariance_prior, name="covariance_prior",
+                                        ndim=int(np.ndim(self.covariance_prior)), device="cpu")
+            if prior.ndim < 2 and (prior <= 0).any():
+                raise ValueError(f"covariance_prior must be positive, got {self.covariance_prior!r}")
+        check_float(self.weight_threshold, "weight_threshold", low=0.0, high=1.0, high_inclusive=False)
+        check_int(self.max_iter, "max_iter", minimum=1)
+        check_int(self.n_init, "n_init", minimum=1)
+        check_float(self.tol, "tol", low=0.0, low_inclusive=False)
+        return check_numpy_random_state(self.random_state)
+
+    def fit(self, X: Any, y: Any = None) -> DirichletProcessGaussianMixture:
+        """Fit the variational posterior to ``X`` (at least 2 rows); ``y`` is ignored."""
         from sklearn.mixture import BayesianGaussianMixture
 
-        X = as_float_tensor(X, name="X", device="cpu", min_rows=2).numpy()
+        random_state = self._check_parameters()
+        X_np = as_estimator_input(X, device="cpu").numpy()
+        if X_np.shape[0] < 2:
+            raise ValueError(f"X needs at least 2 samples to fit a mixture, got n_samples={X_np.shape[0]}")
         model = BayesianGaussianMixture(
             n_components=self.n_components, covariance_type=self.covariance_type,
             weight_concentration_prior_type="dirichlet_process", weight_concentration_prior=self.alpha,
             covariance_prior=self.covariance_prior,
-            max_iter=self.max_iter, n_init=self.n_init, tol=self.tol, random_state=self.random_state)
-        model.fit(X)
+            max_iter=self.max_iter, n_init=self.n_init, tol=self.tol, random_state=random_state)
+        model.fit(X_np)
         self.model_ = model
-        self.n_features_in_ = X.shape[1]
+        self.n_features_in_ = X_np.shape[1]
         self.weights_ = torch.as_tensor(model.weights_)
         self.means_ = torch.as_tensor(model.means_)
         self.covariances_ = torch.as_tensor(model.covariances_)
         self.converged_ = bool(model.converged_)
+        self.n_iter_ = int(model.n_iter_)
+        self.lower_bound_ = float(np.asarray(model.lower_bound_).ravel()[-1])
         self.effective_n_components_ = int((model.weights_ > self.weight_threshold).sum())
+        self._torch_io = isinstance(X, torch.Tensor)
         return self
 
     def _check_query(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "model_")
-        X = as_float_tensor(X, name="X", device="cpu")
-        check_n_features(self, X)
-        return X.numpy()
+        if not hasattr(self, "model_"):
+            raise _not_fitted(self)
+        return as_estimator_input(X, n_features=self.n_features_in_, estimator=type(self).__name__,
+                                  device="cpu").numpy()
 
-    def score_samples(self, X: Any) -> torch.Tensor:
+    def score_samples(self, X: Any) -> np.ndarray | torch.Tensor:
         """Log density (nats) of each row under the fitted mixture (expected weights and parameters)."""
-        X = self._check_query(X)
-        return torch.as_tensor(self.model_.score_samples(X))
+        X_np = self._check_query(X)
+        return as_output(torch.as_tensor(self.model_.score_samples(X_np)), X)
 
-    def score(self, X: Any) -> float:
+    def score(self, X: Any, y: Any = None) -> float:
         """Mean log density (nats per row)."""
-        return float(self.score_samples(X).mean())
+        X_np = self._check_query(X)
+        return float(self.model_.score_samples(X_np).mean())
 
-    def predict(self, X: Any) -> torch.Tensor:
+    def predict(self, X: Any) -> np.ndarray | torch.Tensor:
         """Most probable component of each row."""
-        X = self._check_query(X)
-        return torch.as_tensor(self.model_.predict(X))
+        X_np = self._check_query(X)
+        return as_output(torch.as_tensor(self.model_.predict(X_np)), X)
 
-    def sample(self, n_samples: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(X, labels)``: ``n_samples`` draws from the fitted mixture and their components."""
-        check_is_fitted(self, "model_")
-        n_samples = _check_positive_int(n_samples, "n_samples")
-        X, labels = self.model_.sample(n_samples)
-        return torch.as_tensor(X), torch.as_tensor(labels)
+    def predict_proba(self, X: Any) -> np.ndarray | torch.Tensor:
+        """Posterior probability of each component for each row, shape ``(n, n_components)``."""
+        X_np = self._check_query(X)
+        return as_output(torch.as_tensor(self.model_.predict_proba(X_np)), X)
+
+    def sample(self, n_samples: int = 1, *, random_state: int | torch.Generator | None = None
+               ) -> tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor]:
+        """``(X, labels)``: ``n_samples`` draws from the fitted mixture and their components.
+
+        ``random_state``: int (the same draws every call), ``torch.Generator`` or None (fresh entropy).
+        NumPy arrays if the model was fitted on NumPy data, CPU tensors otherwise.
+        """
+        if not hasattr(self, "model_"):
+            raise _not_fitted(self)
+        n_samples = check_int(n_samples, "n_samples", minimum=1)
+        generator = check_random_state(random_state)
+        labels = torch.multinomial(self.weights_, n_samples, replacement=True, generator=generator)
+        noise = torch.randn(n_samples, self.n_features_in_, generator=generator, dtype=torch.float64)
+        cov = self.covariances_
+        if self.covariance_type == "spherical":
+            offset = noise * cov[labels].sqrt()[:, None]
+        elif self.covariance_type == "diag":
+            offset = noise * cov[labels].sqrt()
+        else:
+            chol = torch.linalg.cholesky(cov if cov.ndim == 3 else cov.unsqueeze(0))
+            chol = chol[labels] if cov.ndim == 3 else chol[0].expand(n_samples, -1, -1)
+            offset = (chol @ noise.unsqueeze(-1)).squeeze(-1)
+        like = self.means_ if self._torch_io else None
+        return as_output((self.means_[labels] + offset, labels), like)

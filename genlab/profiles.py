@@ -71,13 +71,47 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
                  "conv_epochs": 20, "conv_channels": 32, "dae_epochs": 30, "mask_fraction": 0.5,
                  "gaussian_std": 1.0, "n_latent_draws": 5000},
     },
+    # --- 08_gans ---
+    # 2-D toys: the ring (8 modes) and the 3x3 grid (9 modes); images: digits 8x8 (quick), MNIST-5k (full).
+    "08_gans": {
+        "quick": {"n_toy": 2048, "toy_epochs": 100, "toy_eval_every": 10, "toy_lr": 3e-3, "dataset": "digits",
+                  "latent_dim": 16, "channels": 32, "image_lr": 2e-3, "image_epochs": 150, "wgan_epochs": 40,
+                  "cgan_epochs": 50, "style_epochs": 30, "cycle_epochs": 30, "clip_epochs": 50},
+        "full": {"n_toy": 4096, "toy_epochs": 300, "toy_eval_every": 20, "toy_lr": 3e-3, "dataset": "mnist5k",
+                 "latent_dim": 32, "channels": 64, "image_lr": 1e-3, "image_epochs": 300, "wgan_epochs": 300,
+                 "cgan_epochs": 200, "style_epochs": 150, "cycle_epochs": 100, "clip_epochs": 150},
+    },
     # --- 09_vaes ---
     "09_vaes": {
-        "quick": {"epochs": 300, "patience": 20, "iwae_epochs": 150, "ar_channels": 32, "ar_epochs": 150,
-                  "small_epochs": 60, "cvae_epochs": 40, "k_eval": 1000, "betas": [0.25, 1.0, 4.0, 16.0]},
-        "full": {"epochs": 400, "patience": 20, "iwae_epochs": 400, "ar_channels": 64, "ar_epochs": 400,
-                 "small_epochs": 100, "cvae_epochs": 100, "k_eval": 5000,
+        # Quick: at most about 150 CPU-seconds; the IWAE (k = 5 per step) trains in the full profile only.
+        "quick": {"epochs": 300, "patience": 20, "train_iwae": False, "iwae_epochs": 150, "ar_channels": 32,
+                  "ar_epochs": 100, "small_epochs": 60, "cvae_epochs": 40, "cvae_free_bits": 1.0, "k_eval": 1000,
+                  "k_eval_ar": 200,
+                  "betas": [0.25, 1.0, 4.0, 16.0]},
+        "full": {"epochs": 400, "patience": 20, "train_iwae": True, "iwae_epochs": 400, "ar_channels": 64,
+                 "ar_epochs": 400, "small_epochs": 100, "cvae_epochs": 100, "cvae_free_bits": 1.0, "k_eval": 5000,
+                 "k_eval_ar": 5000,
                  "betas": [0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]},
+    },
+    # --- 10_normalizing_flows ---
+    "10_normalizing_flows": {
+        "quick": {"n_toy": 1500, "toy_epochs": 25, "flow_epochs": 12, "flow_hidden": 32, "flow_steps": 2,
+                  "dequant_epochs": 4, "ar_epochs": 12, "ar_channels": 32, "vae_epochs": 20, "bound_samples": 4},
+        "full": {"n_toy": 8000, "toy_epochs": 150, "flow_epochs": 150, "flow_hidden": 64, "flow_steps": 4,
+                 "dequant_epochs": 40, "ar_epochs": 150, "ar_channels": 64, "vae_epochs": 200, "bound_samples": 10},
+    },
+    # --- 11_diffusion ---
+    # quick: 8x8 digits with a small U-Net; full: 28x28 MNIST-5k with a larger one and 1000 steps.
+    "11_diffusion": {
+        "quick": {"toy_n": 2000, "toy_steps": 100, "toy_epochs": 150, "dataset": "digits", "n_steps": 200,
+                  "base_channels": 16, "channel_mults": [1, 2], "attention_levels": [], "epochs": 120, "lr": 3e-3,
+                  "batch_size": 128, "ema_decay": 0.995, "ddim_steps": [10, 20, 50],
+                  "guidance_scales": [0.0, 1.0, 2.0, 4.0],
+                  "nll_timesteps": 20, "n_nll": 447},
+        "full": {"toy_n": 5000, "toy_steps": 200, "toy_epochs": 300, "dataset": "mnist", "n_steps": 1000,
+                 "base_channels": 32, "channel_mults": [1, 2, 2], "attention_levels": [2], "epochs": 200, "lr": 2e-3,
+                 "batch_size": 128, "ema_decay": 0.999, "ddim_steps": [10, 20, 50, 100],
+                 "guidance_scales": [0.0, 1.0, 2.0, 4.0], "nll_timesteps": 50, "n_nll": 1000},
     },
     # --- 14_evaluation ---
     "14_evaluation": {
@@ -87,6 +121,14 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
         "full": {"leaderboard_datasets": ["digits", "mnist"], "vae_epochs": 300, "ae_epochs": 100,
                  "iw_samples": 1000, "kid_subsets": 100, "noise_levels": [0.0, 0.5, 1.0, 2.0, 4.0, 8.0],
                  "blur_sigmas": [0.0, 0.4, 0.8, 1.2, 1.6], "n_toy": 4000, "n_turing": 36},
+    },
+    # --- 17_next_steps ---
+    "17_next_steps": {
+        # A memorisation audit on the 8x8 digits: a near-copying KDE, a smoother KDE and a mixture.
+        "quick": {"n_samples": 300, "copy_bandwidth": 0.5, "smooth_bandwidth": 2.0, "gmm_components": 10,
+                  "n_truncation": 20000},
+        "full": {"n_samples": 1000, "copy_bandwidth": 0.5, "smooth_bandwidth": 2.0, "gmm_components": 20,
+                 "n_truncation": 200000},
     },
 }
 

@@ -2,7 +2,9 @@
 
 A model trains here if it is an ``nn.Module`` with a ``loss(batch)`` method
 returning a scalar tensor (``batch`` is whatever the data loader yields, moved
-to the device). The :class:`Trainer` adds what every chapter needs and none
+to the device), or one that defines its own step with several optimisers
+(``configure_optimizers()`` and ``training_step(batch, optimizers)``, as GANs do).
+The :class:`Trainer` adds what every chapter needs and none
 should copy: device placement, Adam/AdamW, gradient clipping, mixed precision
 on CUDA, an EMA of the weights, a ``tqdm.auto`` progress bar, validation,
 early stopping, callbacks, and atomic checkpoints that resume the same run.
@@ -17,18 +19,31 @@ from __future__ import annotations
 import copy
 import math
 import os
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
+from . import distributed
 from .base import GenerativeModule
-from .device import get_device
 from .io import atomic_write
+from .layers import eval_mode
+from .validation import (
+    check_bool,
+    check_device,
+    check_int,
+    check_option,
+    check_optional_int,
+    check_positive_float,
+    check_probability,
+    check_seed,
+)
 
 Batch = Any
 
@@ -39,33 +54,43 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class History:
-    """Per-epoch record of a run: ``train_loss``, ``val_loss`` and anything callbacks log."""
+    """Per-epoch record of a run.
+
+    ``train_loss`` and ``val_loss`` hold one number per epoch; ``metrics`` holds the epoch mean of
+    every value a model's ``training_step`` returns (e.g. ``d_loss`` and ``g_loss`` of a GAN).
+    """
 
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
-    extra: dict[str, list[float]] = field(default_factory=dict)
+    metrics: dict[str, list[float]] = field(default_factory=dict)
 
-    def log(self, name: str, value: float) -> None:
-        self.extra.setdefault(name, []).append(float(value))
+    def __post_init__(self) -> None:
+        for name in ("train_loss", "val_loss"):
+            if not isinstance(getattr(self, name), (list, tuple)):
+                raise TypeError(f"{name} must be a list of floats, got {type(getattr(self, name)).__name__}")
+        if not isinstance(self.metrics, dict):
+            raise TypeError(f"metrics must be a dict of lists, got {type(self.metrics).__name__}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"train_loss": list(self.train_loss), "val_loss": list(self.val_loss),
-                "extra": {k: list(v) for k, v in self.extra.items()}}
+                "metrics": {k: list(v) for k, v in self.metrics.items()}}
 
     @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> "History":
+    def from_dict(cls, state: dict[str, Any]) -> History:
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a dict (History.to_dict()), got {type(state).__name__}")
         return cls(list(state["train_loss"]), list(state["val_loss"]),
-                   {k: list(v) for k, v in state["extra"].items()})
+                   {k: list(v) for k, v in state.get("metrics", {}).items()})
 
 
 class Callback:
     """Hooks the trainer calls; override the ones you need. Set ``trainer.should_stop`` to stop."""
 
-    def on_fit_start(self, trainer: "Trainer") -> None: ...
-    def on_epoch_start(self, trainer: "Trainer", epoch: int) -> None: ...
-    def on_batch_end(self, trainer: "Trainer", loss: float) -> None: ...
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, float]) -> None: ...
-    def on_fit_end(self, trainer: "Trainer") -> None: ...
+    def on_fit_start(self, trainer: Trainer) -> None: ...
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None: ...
+    def on_batch_end(self, trainer: Trainer, loss: float) -> None: ...
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None: ...
+    def on_fit_end(self, trainer: Trainer) -> None: ...
 
 
 class LambdaCallback(Callback):
@@ -77,6 +102,8 @@ class LambdaCallback(Callback):
         if unknown:
             raise ValueError(f"unknown callback hooks {sorted(unknown)}; allowed: {sorted(allowed)}")
         for name, hook in hooks.items():
+            if not callable(hook):
+                raise TypeError(f"callback hook {name} must be callable, got {type(hook).__name__}")
             setattr(self, name, hook)
 
 
@@ -86,6 +113,8 @@ class EMA:
     def __init__(self, model: nn.Module, decay: float = 0.999) -> None:
         if not 0.0 < decay < 1.0:
             raise ValueError(f"EMA decay must lie in (0, 1), got {decay}")
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.decay = decay
         self.model = copy.deepcopy(model).eval()
         for param in self.model.parameters():
@@ -93,28 +122,37 @@ class EMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if [p.shape for p in model.parameters()] != [p.shape for p in self.model.parameters()]:
+            raise ValueError("model's parameters do not match the averaged model's (another architecture?)")
         for ema_param, param in zip(self.model.parameters(), model.parameters()):
             ema_param.lerp_(param.detach(), 1.0 - self.decay)
         for ema_buffer, buffer in zip(self.model.buffers(), model.buffers()):
             ema_buffer.copy_(buffer)
 
 
-def as_loader(data: Any, batch_size: int, shuffle: bool, generator: torch.Generator | None = None) -> Iterable:
-    """Turn a tensor, tuple of tensors, Dataset or DataLoader into something to iterate over."""
+def as_loader(data: Any, batch_size: int, shuffle: bool, generator: torch.Generator | None = None, *,
+              name: str = "training data (train_data)") -> Iterable:
+    """Turn a tensor, tuple of tensors, Dataset or DataLoader into something to iterate over.
+
+    ``name`` says which data it is in error messages (training, validation, evaluation).
+    """
     if isinstance(data, DataLoader):
         return data
     if isinstance(data, torch.Tensor):
-        _check_finite_tensor(data, "training data")
+        _check_finite_tensor(data, name)
         data = TensorDataset(data)
     elif isinstance(data, (tuple, list)) and data and all(isinstance(t, torch.Tensor) for t in data):
         for tensor in data:
             if tensor.is_floating_point():
-                _check_finite_tensor(tensor, "training data")
+                _check_finite_tensor(tensor, name)
         data = TensorDataset(*data)
     if not isinstance(data, Dataset):
-        raise ValueError(f"cannot train on {type(data).__name__}; pass a tensor, a tuple of tensors, a Dataset or a DataLoader")
+        raise ValueError(f"cannot use {type(data).__name__} as the {name}; pass a tensor, a tuple of tensors, "
+                         "a Dataset or a DataLoader")
     if len(data) == 0:  # type: ignore[arg-type]
-        raise ValueError("the training data is empty")
+        raise ValueError(f"the {name} is empty")
     return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=generator)
 
 
@@ -134,6 +172,7 @@ def _unwrap(batch: Batch) -> Batch:
 
 def move_to(batch: Batch, device: torch.device) -> Batch:
     """Move a tensor, or the tensors in a tuple/list/dict, to ``device``."""
+    device = check_device(device)
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
     if isinstance(batch, (list, tuple)):
@@ -148,6 +187,8 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
 
     A crash mid-write therefore never leaves a truncated checkpoint behind.
     """
+    if not isinstance(state, dict):
+        raise TypeError(f"state must be a dict (e.g. of state_dicts), got {type(state).__name__}")
     return atomic_write(path, lambda tmp_name: torch.save(state, tmp_name))
 
 
@@ -156,19 +197,98 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device | 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    if path.stat().st_size == 0:
+        raise ValueError(f"checkpoint {path} is empty (0 bytes): the save that wrote it did not finish; "
+                         "delete it and train or save again")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, pickle.UnpicklingError) as err:
+        # The message of a refused global names an unsafe loading option: never repeat it.
+        kind = "holds objects other than tensors and plain containers" if "weights_only" in str(err) \
+            else "is truncated, corrupt or not a torch checkpoint"
+        raise ValueError(f"checkpoint {path} {kind} ({type(err).__name__}); genlab loads only plain "
+                         "checkpoints it wrote itself: delete it and train or save again") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint {path} holds a {type(state).__name__}, not the dict genlab saves")
+    return state
+
+
+class Optimizers(Mapping[str, torch.optim.Optimizer]):
+    """The named optimisers of a run, handed to a model's ``training_step``.
+
+    It reads as a mapping (``optimizers["generator"]`` is the ``torch.optim.Optimizer``) and adds
+    :meth:`step`, which applies one update with the Trainer's policies: the NaN/inf stop
+    (:class:`TrainingDiverged` before any weight changes), gradient clipping, then the step.
+    """
+
+    def __init__(self, optimizers: dict[str, torch.optim.Optimizer], trainer: Trainer) -> None:
+        if not isinstance(optimizers, Mapping) or not all(isinstance(o, torch.optim.Optimizer)
+                                                           for o in optimizers.values()):
+            raise TypeError(f"optimizers must be a dict of name -> torch.optim.Optimizer, got {optimizers!r}")
+        self._optimizers = dict(optimizers)
+        self._trainer = trainer
+
+    def __getitem__(self, name: str) -> torch.optim.Optimizer:
+        if name not in self._optimizers:
+            raise KeyError(f"no optimizer named {name!r}; the model configured {sorted(self._optimizers)}")
+        return self._optimizers[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._optimizers)
+
+    def __len__(self) -> int:
+        return len(self._optimizers)
+
+    def step(self, name: str, loss: torch.Tensor) -> float:
+        """Minimise ``loss`` with the optimiser ``name``: check, zero the grads, backward, clip, step.
+
+        Returns the loss as a float. Raises :class:`TrainingDiverged` if it is NaN or infinite.
+        """
+        optimizer = self[name]
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            shape = tuple(getattr(loss, "shape", ()))
+            raise TypeError(f"loss must be a scalar tensor, got {type(loss).__name__} {shape}")
+        value = float(loss.detach())
+        self._trainer._check_finite(value, "loss" if len(self) == 1 else f"{name} loss")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self._trainer.grad_clip is not None:
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            nn.utils.clip_grad_norm_(params, self._trainer.grad_clip)
+        optimizer.step()
+        return value
 
 
 class Trainer:
-    """Fit any genlab model that has a ``loss(batch)`` method.
+    """Fit any genlab model: one with ``loss(batch)``, or one that defines its own training step.
+
+    **One loss** (autoencoders, VAEs, flows): the model has ``loss(batch) -> scalar tensor`` and the
+    Trainer builds one optimiser from ``optimizer``, ``lr`` and ``weight_decay``.
+
+    **Several optimisers** (GANs): the model defines
+
+    - ``configure_optimizers() -> dict[str, torch.optim.Optimizer]``: named optimisers, each with
+      its own parameters, learning rate and betas (``lr``/``optimizer``/``weight_decay`` must then
+      be left unset here: the model owns them);
+    - ``training_step(batch, optimizers) -> dict[str, float]``: one step on a batch. It updates
+      with ``optimizers.step(name, loss)`` (see :class:`Optimizers`; that applies the NaN stop and
+      ``grad_clip``) and returns the numbers to log. Each key's epoch mean goes to
+      ``history.metrics``; ``history.train_loss`` gets the mean of ``"loss"`` if returned, else of
+      the first key.
+
+    Both kinds get the rest: device placement, mixed precision on CUDA, the EMA of the weights,
+    the progress bar, callbacks, validation with ``loss(batch)`` (when the model has one), early
+    stopping, atomic checkpoints with *every* optimiser's state, exact resume, and the NaN stop
+    (:class:`TrainingDiverged`, the last good checkpoint kept). A :class:`GenerativeModule` counts
+    one update per training step (per batch) in ``n_updates``.
 
     Args:
-        model: an ``nn.Module`` with ``loss(batch) -> scalar tensor``.
-        lr: learning rate.
+        model: an ``nn.Module`` with ``loss(batch)`` or ``configure_optimizers`` + ``training_step``.
+        lr: learning rate (default 1e-3) of the one-loss optimiser.
         optimizer: ``"adam"``, ``"adamw"``, ``"adamax"`` or a ready ``torch.optim.Optimizer``.
         weight_decay: weight decay (decoupled for AdamW).
         batch_size: used when ``fit`` gets tensors rather than a DataLoader.
-        grad_clip: clip the global gradient norm to this value (None: no clipping).
+        grad_clip: clip the gradient norm of each optimiser's parameters to this value (None: off).
         amp: mixed precision (bfloat16 autocast) when training on CUDA; ignored on the CPU.
         ema_decay: keep an EMA copy of the weights in ``trainer.ema.model`` (None: off).
         device: where to train (default :func:`genlab.device.get_device`).
@@ -176,51 +296,115 @@ class Trainer:
         checkpoint_path: write a checkpoint there after every epoch (atomically).
         progress: show a ``tqdm.auto`` progress bar over epochs.
         seed: seeds the data-order generator so runs (and resumed runs) repeat.
+
+    **Several processes** (``torchrun --nproc-per-node N script.py``, see :mod:`genlab.distributed`):
+    the Trainer joins the process group torchrun describes, wraps a one-loss model in
+    ``DistributedDataParallel``, shards the data with a ``DistributedSampler`` seeded with ``seed``
+    (``set_epoch`` every epoch), averages the logged losses over the processes, and lets only rank 0
+    show the progress bar and write checkpoints. ``batch_size`` is per process: the global batch is
+    ``batch_size * N``. Validation runs on every process over the whole ``val_data`` (so early
+    stopping agrees); callbacks run on every process. Models with ``training_step`` (GANs) are not
+    supported under DDP (a clear error).
     """
 
-    def __init__(self, model: nn.Module, *, lr: float = 1e-3, optimizer: str | torch.optim.Optimizer = "adam",
+    def __init__(self, model: nn.Module, *, lr: float | None = None, optimizer: str | torch.optim.Optimizer = "adam",
                  weight_decay: float = 0.0, batch_size: int = 64, grad_clip: float | None = None,
                  amp: bool = True, ema_decay: float | None = None, device: str | torch.device | None = None,
                  callbacks: Iterable[Callback] = (), checkpoint_path: str | os.PathLike | None = None,
                  progress: bool = True, seed: int = 0) -> None:
-        if not hasattr(model, "loss") or not callable(model.loss):
-            raise ValueError(f"{type(model).__name__} has no loss(batch) method; the Trainer needs one")
-        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-            raise ValueError(f"lr must be a positive number, got {lr!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if grad_clip is not None and not grad_clip > 0:
-            raise ValueError(f"grad_clip must be positive or None, got {grad_clip!r}")
-        self.device = device if isinstance(device, torch.device) else get_device(device)
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        self.custom_step = callable(getattr(model, "training_step", None))
+        if self.custom_step and not callable(getattr(model, "configure_optimizers", None)):
+            raise ValueError(f"{type(model).__name__} defines training_step but no configure_optimizers(); "
+                             "the Trainer needs both")
+        if not self.custom_step and not callable(getattr(model, "loss", None)):
+            raise ValueError(f"{type(model).__name__} has no loss(batch) method (nor training_step); "
+                             "the Trainer needs one")
+        if self.custom_step and (lr is not None or optimizer != "adam" or weight_decay != 0.0):
+            raise ValueError(f"{type(model).__name__} configures its own optimizers; set lr, optimizer and "
+                             "weight_decay in its configure_optimizers(), not in the Trainer")
+        lr = 1e-3 if lr is None else check_positive_float(lr, "lr")
+        weight_decay = check_positive_float(weight_decay, "weight_decay", allow_zero=True)
+        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
+        self.grad_clip = None if grad_clip is None else check_positive_float(grad_clip, "grad_clip")
+        if ema_decay is not None:
+            check_probability(ema_decay, "ema_decay", open_low=True, open_high=True)
+        self.progress = check_bool(progress, "progress")
+        self.device = check_device(device)
+        # Joins torchrun's process group (a no-op in one process): nccl for CUDA training, gloo otherwise.
+        self.dist = distributed.setup(None if self.device.type == "cuda" else "gloo")
+        if self.dist.enabled and self.custom_step:
+            raise ValueError(f"{type(model).__name__} defines its own training_step; DistributedDataParallel "
+                             "training supports one-loss models (loss(batch)) only: run it in one process")
         self.model = model.to(self.device)
-        self.optimizer = self._make_optimizer(optimizer, lr, weight_decay)
-        self.batch_size = batch_size
-        self.grad_clip = grad_clip
-        self.amp = bool(amp) and self.device.type == "cuda"
+        self._ddp = self._wrap_ddp() if self.dist.enabled else None
+        self.optimizers = Optimizers(self._make_optimizers(optimizer, lr, weight_decay), self)
+        self.amp = check_bool(amp, "amp") and self.device.type == "cuda"
         self.ema = EMA(self.model, ema_decay) if ema_decay is not None else None
         self.callbacks = list(callbacks)
+        for callback in self.callbacks:
+            if not isinstance(callback, Callback):
+                raise TypeError(f"callbacks must be genlab.train.Callback objects, got {type(callback).__name__}")
+        if checkpoint_path is not None and not isinstance(checkpoint_path, (str, os.PathLike)):
+            raise TypeError(f"checkpoint_path must be a path or None, got {type(checkpoint_path).__name__}")
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
-        self.progress = progress
-        self.seed = seed
-        self.generator = torch.Generator().manual_seed(seed)
+        self.seed = check_seed(seed, "seed")
+        self.generator = torch.Generator().manual_seed(self.seed)
         self.history = History()
         self.epoch = 0  # epochs completed so far
+        self._position = (0, 0)  # (epoch, step) being trained, for error messages
         self.should_stop = False
         self.best_val = math.inf
         self.best_state: dict[str, torch.Tensor] | None = None
         self.epochs_without_improvement = 0
 
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        """The optimiser of a one-loss model (models with several use ``trainer.optimizers[name]``)."""
+        if len(self.optimizers) != 1:
+            raise AttributeError(f"this run has several optimizers {list(self.optimizers)}; "
+                                 "use trainer.optimizers[name]")
+        return next(iter(self.optimizers.values()))
+
     # -------------------------------------------------------------- set-up
-    def _make_optimizer(self, optimizer: str | torch.optim.Optimizer, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    def _wrap_ddp(self) -> nn.Module:
+        """DistributedDataParallel around ``loss`` (see :class:`genlab.distributed.LossForward`)."""
+        device_ids = [self.device.index if self.device.index is not None else torch.cuda.current_device()] \
+            if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(distributed.LossForward(self.model), device_ids=device_ids)
+
+    def _train_loader(self, data: Any) -> Iterable:
+        """The training loader: shuffled with ``self.generator``, or sharded by a DistributedSampler under DDP."""
+        if not self.dist.enabled:
+            return as_loader(data, self.batch_size, shuffle=True, generator=self.generator)
+        if isinstance(data, DataLoader):
+            if not isinstance(data.sampler, DistributedSampler):
+                raise ValueError("train_data: under torchrun pass a tensor, tuple of tensors or Dataset (the Trainer "
+                                 "shards it), or a DataLoader whose sampler is a DistributedSampler")
+            return data
+        dataset = as_loader(data, self.batch_size, shuffle=False).dataset  # type: ignore[attr-defined]
+        sampler = DistributedSampler(dataset, num_replicas=self.dist.world_size, rank=self.dist.rank,
+                                     shuffle=True, seed=self.seed)
+        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler)
+
+    def _make_optimizers(self, optimizer: str | torch.optim.Optimizer, lr: float,
+                         weight_decay: float) -> dict[str, torch.optim.Optimizer]:
+        if self.custom_step:
+            optimizers = self.model.configure_optimizers()
+            if not isinstance(optimizers, dict) or not optimizers or not all(
+                    isinstance(k, str) and isinstance(v, torch.optim.Optimizer) for k, v in optimizers.items()):
+                raise TypeError(f"{type(self.model).__name__}.configure_optimizers() must return a non-empty "
+                                f"dict of name -> torch.optim.Optimizer, got {optimizers!r:.80}")
+            return dict(optimizers)
         if isinstance(optimizer, torch.optim.Optimizer):
-            return optimizer
+            return {"model": optimizer}
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
             raise ValueError("the model has no trainable parameters")
         choices = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adamax": torch.optim.Adamax}
-        if optimizer not in choices:
-            raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {sorted(choices)} or pass an Optimizer")
-        return choices[optimizer](params, lr=lr, weight_decay=weight_decay)
+        check_option(optimizer, "optimizer", sorted(choices))
+        return {"model": choices[optimizer](params, lr=lr, weight_decay=weight_decay)}
 
     # -------------------------------------------------------------- training
     def fit(self, train_data: Any, epochs: int, val_data: Any = None, *, patience: int | None = None,
@@ -230,7 +414,7 @@ class Trainer:
         Args:
             train_data: tensor, tuple of tensors, Dataset or DataLoader.
             epochs: total number of epochs.
-            val_data: optional validation data; its mean loss is logged each epoch.
+            val_data: optional validation data; its mean ``loss`` is logged each epoch.
             patience: stop after this many epochs without a better validation loss,
                 and restore the best weights (needs ``val_data``).
             resume: continue from ``checkpoint_path`` if it exists.
@@ -238,26 +422,32 @@ class Trainer:
         Raises:
             TrainingDiverged: if a loss is NaN/inf (the last good checkpoint is kept).
         """
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-        if patience is not None and val_data is None:
-            raise ValueError("early stopping (patience=...) needs val_data")
-        if resume:
+        epochs = check_int(epochs, "epochs", minimum=1)
+        patience = check_optional_int(patience, "patience", minimum=1)
+        if check_bool(resume, "resume"):
             if self.checkpoint_path is None:
                 raise ValueError("resume=True needs a checkpoint_path")
             if self.checkpoint_path.is_file():
                 self.load(self.checkpoint_path)
-        train_loader = as_loader(train_data, self.batch_size, shuffle=True, generator=self.generator)
-        val_loader = as_loader(val_data, self.batch_size, shuffle=False) if val_data is not None else None
+        if patience is not None and val_data is None:
+            raise ValueError("early stopping (patience=...) needs val_data")
+        if val_data is not None and not callable(getattr(self.model, "loss", None)):
+            raise ValueError(f"val_data needs a loss(batch) method, which {type(self.model).__name__} lacks")
+        train_loader = self._train_loader(train_data)
+        val_loader = (as_loader(val_data, self.batch_size, shuffle=False, name="validation data (val_data)")
+                      if val_data is not None else None)
         self.should_stop = False
         self._call("on_fit_start")
         bar = tqdm(range(self.epoch, epochs), desc=type(self.model).__name__, unit="epoch",
-                   disable=not self.progress, initial=self.epoch, total=epochs)
+                   disable=not (self.progress and self.dist.is_main), initial=self.epoch, total=epochs)
         for epoch in bar:
             self._call("on_epoch_start", epoch)
-            train_loss = self._train_one_epoch(train_loader, epoch)
-            logs = {"train_loss": train_loss}
-            self.history.train_loss.append(train_loss)
+            logs = self._train_one_epoch(train_loader, epoch)
+            self.history.train_loss.append(logs["train_loss"])
+            if self.custom_step:
+                for name, value in logs.items():
+                    if name != "train_loss":
+                        self.history.metrics.setdefault(name, []).append(value)
             if val_loader is not None:
                 logs["val_loss"] = self.evaluate(val_loader)
                 self.history.val_loss.append(logs["val_loss"])
@@ -265,7 +455,7 @@ class Trainer:
             self.epoch = epoch + 1
             self._call("on_epoch_end", epoch, logs)
             bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()})
-            if self.checkpoint_path is not None:
+            if self.checkpoint_path is not None and self.dist.is_main:
                 self.save(self.checkpoint_path)
             if self.should_stop:
                 break
@@ -275,47 +465,78 @@ class Trainer:
         self._call("on_fit_end")
         return self.history
 
-    def _train_one_epoch(self, loader: Iterable, epoch: int) -> float:
+    def _train_one_epoch(self, loader: Iterable, epoch: int) -> dict[str, float]:
+        """One pass over ``loader``; returns the example-weighted mean of each logged value."""
         self.model.train()
-        total, count = 0.0, 0
+        if isinstance(getattr(loader, "sampler", None), DistributedSampler):
+            loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]  # a new, seeded shuffle each epoch
+        totals: dict[str, float] = {}
+        counts: dict[str, int] = {}
         for step, batch in enumerate(loader):
+            self._position = (epoch, step)
             batch = move_to(_unwrap(batch), self.device)
-            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                loss = self.model.loss(batch)
-            if not torch.isfinite(loss):
-                kept = f"; the last good checkpoint is kept at {self.checkpoint_path}" if self.checkpoint_path else ""
-                raise TrainingDiverged(
-                    f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}{kept}. "
-                    "Try a smaller learning rate, gradient clipping (grad_clip=1.0) or check the inputs.")
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.grad_clip is not None:
-                nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-            self.optimizer.step()
+            logs = self._step(batch)
             if isinstance(self.model, GenerativeModule):
                 self.model.mark_updated()
             if self.ema is not None:
                 self.ema.update(self.model)
-            value = float(loss.detach())
             size = _batch_size(batch)
-            total, count = total + value * size, count + size
-            self._call("on_batch_end", value)
-        return total / max(count, 1)
+            for name, value in logs.items():
+                totals[name] = totals.get(name, 0.0) + value * size
+                counts[name] = counts.get(name, 0) + size
+            headline = "loss" if "loss" in logs else next(iter(logs))
+            self._call("on_batch_end", logs[headline])
+        if self.dist.enabled:  # the mean over every process's examples
+            totals = distributed.all_reduce_sum(totals, self.device)
+            counts = {k: int(v) for k, v in distributed.all_reduce_sum(counts, self.device).items()}
+        means = {name: totals[name] / counts[name] for name in totals}
+        headline = "loss" if "loss" in means else next(iter(means))
+        return {"train_loss": means[headline], **means}
+
+    def _step(self, batch: Batch) -> dict[str, float]:
+        """One training step on a device batch: the model's own, or minimise ``loss``."""
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            if self.custom_step:
+                logs = self.model.training_step(batch, self.optimizers)
+            else:
+                logs = {"loss": self.model.loss(batch) if self._ddp is None else self._ddp(batch)}
+        if not self.custom_step:
+            return {"loss": self.optimizers.step("model", logs["loss"])}
+        if not isinstance(logs, dict) or not logs:
+            raise TypeError(f"{type(self.model).__name__}.training_step must return a non-empty dict of "
+                            f"name -> float, got {type(logs).__name__}")
+        logs = {name: float(value) for name, value in logs.items()}
+        for name, value in logs.items():
+            self._check_finite(value, name)
+        return logs
+
+    def _check_finite(self, value: float, what: str) -> None:
+        """Raise :class:`TrainingDiverged` for a NaN/inf ``value`` (before any weight is changed by it)."""
+        if math.isfinite(value):
+            return
+        epoch, step = self._position
+        kept = f"; the last good checkpoint is kept at {self.checkpoint_path}" if self.checkpoint_path else ""
+        raise TrainingDiverged(
+            f"{what} became {value} at epoch {epoch + 1}, step {step + 1}{kept}. "
+            "Try a smaller learning rate, gradient clipping (grad_clip=1.0) or check the inputs.")
 
     @torch.no_grad()
     def evaluate(self, data: Any, model: nn.Module | None = None) -> float:
-        """Mean ``loss`` over ``data`` (example-weighted), in eval mode, without gradients."""
+        """Mean ``loss`` over ``data`` (example-weighted), in eval mode, without gradients.
+
+        The model's train/eval mode is restored afterwards, also when a batch raises.
+        """
         model = self.model if model is None else model
-        loader = as_loader(data, self.batch_size, shuffle=False)
-        was_training = model.training
-        model.eval()
+        if not isinstance(model, nn.Module) or not callable(getattr(model, "loss", None)):
+            raise ValueError(f"evaluate needs a model with a loss(batch) method, got {type(model).__name__}")
+        loader = as_loader(data, self.batch_size, shuffle=False, name="evaluation data (data)")
         total, count = 0.0, 0
-        for batch in loader:
-            batch = move_to(_unwrap(batch), self.device)
-            size = _batch_size(batch)
-            total += float(model.loss(batch)) * size
-            count += size
-        model.train(was_training)
+        with eval_mode(model):
+            for batch in loader:
+                batch = move_to(_unwrap(batch), self.device)
+                size = _batch_size(batch)
+                total += float(model.loss(batch)) * size
+                count += size
         return total / max(count, 1)
 
     def _track_best(self, val_loss: float, patience: int | None) -> None:
@@ -335,10 +556,10 @@ class Trainer:
 
     # -------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume: weights, optimizer, EMA, RNG states, history."""
+        """Everything needed to resume: weights, every optimiser, EMA, RNG states, history."""
         state = {
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
             "epoch": self.epoch,
             "history": self.history.to_dict(),
             "best_val": self.best_val,
@@ -361,8 +582,13 @@ class Trainer:
     def load(self, path: str | os.PathLike) -> None:
         """Restore a checkpoint written by :meth:`save` (loaded with ``weights_only=True``)."""
         state = load_checkpoint(path, map_location=self.device)
+        saved = state["optimizers"] if "optimizers" in state else {"model": state["optimizer"]}
+        if set(saved) != set(self.optimizers):
+            raise ValueError(f"the checkpoint at {path} holds optimizers {sorted(saved)}, "
+                             f"but this run has {sorted(self.optimizers)}")
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(saved[name])
         self.epoch = int(state["epoch"])
         self.history = History.from_dict(state["history"])
         self.best_val = float(state["best_val"])

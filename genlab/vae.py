@@ -21,33 +21,49 @@ What :class:`VAE` offers:
 
 Units: every loss and likelihood is in **nats per example** (mean over the batch).
 
-"Trained" state: the model counts its optimisation steps in the buffer ``n_updates`` (incremented by
-:meth:`VAE.loss` whenever it runs in training mode with gradients on, i.e. inside
-:class:`genlab.train.Trainer`). :meth:`VAE.log_prob` and :meth:`VAE.sample` raise
-:class:`genlab.base.NotFittedError` (a ``ValueError``) while it is 0, because a likelihood or a
-sample from random weights is almost always a mistake. The count is saved with the weights.
+"Trained" state: :class:`VAE` is a :class:`genlab.base.GenerativeModule`; :class:`genlab.train.Trainer`
+counts its optimisation steps in the buffer ``n_updates`` (saved with the weights, so older checkpoints
+load unchanged). :meth:`VAE.log_prob` and :meth:`VAE.sample` raise :class:`genlab.base.NotFittedError`
+(a ``ValueError``) while it is 0, because a likelihood or a sample from random weights is almost always a
+mistake. A hand-written training loop calls ``model.mark_updated()`` after each optimiser step.
+
+Density: :meth:`VAE.log_prob` is the importance-weighted lower bound of Burda et al. (2016) with ``k``
+samples (``k = 1``: the ELBO), in nats per example; :meth:`VAE.score_samples` is the same number.
 """
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import NotFittedError
 from .autoregressive import CausalConvDecoder, MADEDecoder
-from .layers import ConvDecoder, ConvEncoder, mlp
+from .base import GenerativeModule
+from .layers import ConvDecoder, ConvEncoder, eval_mode, mlp
+from .numerics import diag_gaussian_log_prob
 from .priors import make_prior
 from .train import Callback
+from .validation import (
+    as_float_tensor,
+    as_image_tensor,
+    check_bool,
+    check_float,
+    check_int,
+    check_labels,
+    check_option,
+    check_random_state,
+    check_shape,
+)
 
 LIKELIHOODS = ("bernoulli", "categorical", "discretized_logistic")
 ENCODERS = ("mlp", "conv")
 DECODERS = ("mlp", "conv", "made", "causal_conv")
 AUTOREGRESSIVE_DECODERS = ("made", "causal_conv")
 GRADIENTS = ("iwae", "dreg")
-LOG_2PI = math.log(2 * math.pi)
 
 # The digits models compared in chapter 09 and benchmarks/likelihood.py (keyword arguments of VAE),
 # trained with Adamax (lr 1e-3, batch 64) and early stopping on the validation loss.
@@ -66,26 +82,12 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
     Closed form: ``0.5 * (mu² + σ² - log σ² - 1)``.
     """
+    for value, name in ((mu, "mu"), (logvar, "logvar")):
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor, got {type(value).__name__}")
     if mu.shape != logvar.shape:
         raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
     return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0)
-
-
-def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; mu, diag(exp(logvar))) summed over the last dimension (broadcasts)."""
-    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(-1)
-
-
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _check_nonneg(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
 
 
 # ----------------------------------------------------------------------------- likelihoods
@@ -96,6 +98,7 @@ def discretized_logistic_log_prob(x: torch.Tensor, mean: torch.Tensor, log_scale
     Levels map to bin centres on [-1, 1]; the first and last bins absorb the tails, so the
     probabilities of the ``n_levels`` values sum to one.
     """
+    n_levels = check_int(n_levels, "n_levels", minimum=2)
     half = 1.0 / (n_levels - 1)
     centre = 2.0 * x / (n_levels - 1) - 1.0
     inv_scale = torch.exp(-log_scale)
@@ -117,8 +120,8 @@ class KLWarmup(Callback):
     """
 
     def __init__(self, steps: int, start: float = 0.0, end: float = 1.0) -> None:
-        self.steps = _check_positive_int(steps, "steps")
-        self.start, self.end = _check_nonneg(start, "start"), _check_nonneg(end, "end")
+        self.steps = check_int(steps, "steps", minimum=1)
+        self.start, self.end = check_float(start, "start", low=0.0), check_float(end, "end", low=0.0)
         self.step = 0
 
     def _beta(self) -> float:
@@ -133,7 +136,7 @@ class KLWarmup(Callback):
 
 
 # ----------------------------------------------------------------------------- the model
-class VAE(nn.Module):
+class VAE(GenerativeModule):
     """A variational autoencoder for images of shape ``(channels, size, size)``.
 
     Args:
@@ -167,38 +170,39 @@ class VAE(nn.Module):
                  ar_channels: int = 64, ar_layers: int = 3, ar_kernel: int = 7,
                  n_classes: int | None = None) -> None:
         super().__init__()
-        image_shape = tuple(int(s) for s in image_shape)
-        if len(image_shape) != 3 or image_shape[0] != 1 or image_shape[1] != image_shape[2] or image_shape[1] < 1:
-            raise ValueError(f"image_shape must be (1, S, S), got {image_shape}")
-        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim <= 0:
-            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
-        for value, allowed, name in ((likelihood, LIKELIHOODS, "likelihood"), (encoder, ENCODERS, "encoder"),
-                                     (decoder, DECODERS, "decoder"), (gradient, GRADIENTS, "gradient")):
-            if value not in allowed:
-                raise ValueError(f"unknown {name} {value!r}; choose one of {allowed}")
+        image_shape = check_shape(image_shape, "image_shape", length=3)
+        if image_shape[0] != 1 or image_shape[1] != image_shape[2]:
+            raise ValueError(f"image_shape must be (1, S, S) (one channel, square), got {image_shape}")
+        latent_dim = check_int(latent_dim, "latent_dim", minimum=1)
+        likelihood = check_option(likelihood, "likelihood", LIKELIHOODS)
+        encoder = check_option(encoder, "encoder", ENCODERS)
+        decoder = check_option(decoder, "decoder", DECODERS)
+        gradient = check_option(gradient, "gradient", GRADIENTS)
         if likelihood != "categorical" and decoder in AUTOREGRESSIVE_DECODERS:
             raise ValueError(f"the {decoder!r} decoder is implemented for the categorical likelihood only")
-        _check_positive_int(hidden, "hidden")
-        _check_positive_int(n_layers, "n_layers")
-        if likelihood != "bernoulli" and (isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 2):
-            raise ValueError(f"n_levels must be an integer >= 2, got {n_levels!r}")
-        for value, name in ((input_dropout, "input_dropout"), (decoder_dropout, "decoder_dropout")):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-                raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+        hidden = check_int(hidden, "hidden", minimum=1)
+        n_layers = check_int(n_layers, "n_layers", minimum=1)
+        if likelihood != "bernoulli":
+            n_levels = check_int(n_levels, "n_levels", minimum=2)
+        input_dropout = check_float(input_dropout, "input_dropout", low=0.0, high=1.0, high_inclusive=False)
+        decoder_dropout = check_float(decoder_dropout, "decoder_dropout", low=0.0, high=1.0, high_inclusive=False)
+        ar_channels = check_int(ar_channels, "ar_channels", minimum=1)
+        ar_layers = check_int(ar_layers, "ar_layers", minimum=1)
+        ar_kernel = check_int(ar_kernel, "ar_kernel", minimum=1)
+        n_components = check_int(n_components, "n_components", minimum=1)
         if n_classes is not None:
-            _check_positive_int(n_classes, "n_classes")
+            n_classes = check_int(n_classes, "n_classes", minimum=1)
         self.image_shape = image_shape
         self.latent_dim = latent_dim
         self.likelihood = likelihood
         self.n_levels = n_levels if likelihood != "bernoulli" else 2
         self.encoder_kind, self.decoder_kind = encoder, decoder
-        self.beta = _check_nonneg(beta, "beta")
-        self.free_bits = _check_nonneg(free_bits, "free_bits")
-        self.k = _check_positive_int(k, "k")
+        self.beta = check_float(beta, "beta", low=0.0)
+        self.free_bits = check_float(free_bits, "free_bits", low=0.0)
+        self.k = check_int(k, "k", minimum=1)
         self.gradient = gradient
-        self.input_dropout = float(input_dropout)
+        self.input_dropout = input_dropout
         self.n_classes = n_classes
-        self.register_buffer("n_updates", torch.zeros((), dtype=torch.long))
 
         size, n_pixels = image_shape[1], image_shape[1] * image_shape[2]
         n_cond = n_classes or 0
@@ -229,67 +233,48 @@ class VAE(nn.Module):
                                 image_shape=image_shape, n_levels=self.n_levels)
 
     # ------------------------------------------------------------------ validation
-    @property
-    def fitted(self) -> bool:
-        """True once at least one optimisation step was taken (see the module docstring)."""
-        return bool(self.n_updates.item() > 0)
-
-    def _check_fitted(self, what: str) -> None:
-        if not self.fitted:
-            raise NotFittedError(f"{what} needs a trained {type(self).__name__}: no optimisation step was taken "
-                                 "yet (train it with genlab.train.Trainer first)")
-
-    def check_images(self, x: Any) -> torch.Tensor:
+    def check_images(self, x: Any, name: str = "images") -> torch.Tensor:
         """Validate images for this model and return them as a float tensor on the model's device.
 
         Shape ``(n, *image_shape)`` (a flat ``(n, H*W)`` is accepted), finite values, integer levels
         in ``0..n_levels-1`` for the categorical / discretised likelihoods, values in [0, 1] for Bernoulli.
         """
-        if not isinstance(x, torch.Tensor):
-            try:
-                x = torch.as_tensor(x, dtype=torch.float32)
-            except (TypeError, ValueError, RuntimeError) as err:
-                raise ValueError(f"images could not be read as a numeric array: {err}") from err
-        if x.dtype == torch.bool:
-            x = x.float()
-        if x.is_complex():
-            raise ValueError("images must be real-valued")
         n_pixels = self.image_shape[1] * self.image_shape[2]
-        if x.ndim == 2 and x.shape[1] == n_pixels:
+        if getattr(x, "ndim", None) == 2:
+            x = as_float_tensor(x, name=name, ndim=2, dtype=torch.float32)
+            if x.shape[1] != n_pixels:
+                shape = ", ".join(map(str, self.image_shape))
+                raise ValueError(f"{name} must have shape (n, {shape}) or (n, {n_pixels}), got {tuple(x.shape)}")
             x = x.reshape(-1, *self.image_shape)
-        if x.ndim != 4 or tuple(x.shape[1:]) != self.image_shape:
-            raise ValueError(f"images must have shape (n, {', '.join(map(str, self.image_shape))}), got {tuple(x.shape)}")
-        if x.shape[0] == 0:
-            raise ValueError("got an empty batch of images")
-        x = x.to(device=self.n_updates.device, dtype=torch.float32)
-        if not torch.isfinite(x).all():
-            raise ValueError("images contain NaN or infinite values")
+        x = as_image_tensor(x, name, dtype=torch.float32)
+        if tuple(x.shape[1:]) != self.image_shape:
+            shape = ", ".join(map(str, self.image_shape))
+            raise ValueError(f"{name} must have shape (n, {shape}), got {tuple(x.shape)}")
+        x = x.to(self.device)
         if self.likelihood == "bernoulli":
             if x.min() < 0 or x.max() > 1:
-                raise ValueError(f"the Bernoulli likelihood needs pixels in [0, 1], got range "
+                raise ValueError(f"{name}: the Bernoulli likelihood needs pixels in [0, 1], got range "
                                  f"[{x.min().item():.3g}, {x.max().item():.3g}]")
         elif (x != x.round()).any() or x.min() < 0 or x.max() > self.n_levels - 1:
-            raise ValueError(f"the {self.likelihood} likelihood needs integer pixel levels in 0..{self.n_levels - 1}, "
-                             f"got values in [{x.min().item():.3g}, {x.max().item():.3g}]"
+            raise ValueError(f"{name}: the {self.likelihood} likelihood needs integer pixel levels in "
+                             f"0..{self.n_levels - 1}, got values in [{x.min().item():.3g}, {x.max().item():.3g}]"
                              + ("" if (x == x.round()).all() else " (not all integers)"))
         return x
 
     def _check_labels(self, y: Any, n: int) -> torch.Tensor | None:
+        """One-hot labels ``(n, n_classes)`` for a conditional model (``y``: an int or one label per row)."""
         if self.n_classes is None:
+            if y is not None:
+                raise ValueError(f"y was given, but this {type(self).__name__} is unconditional (use CVAE for labels)")
             return None
         if y is None:
             raise ValueError(f"{type(self).__name__} is conditional: pass labels y (integers 0..{self.n_classes - 1})")
-        y = torch.as_tensor(y, device=self.n_updates.device)
-        if y.ndim == 0:
-            y = y.expand(n)
-        if y.ndim != 1 or y.shape[0] != n:
-            raise ValueError(f"labels must have shape ({n},), got {tuple(y.shape)}")
-        if y.is_floating_point() and (y != y.round()).any():
-            raise ValueError("labels must be integers")
-        y = y.long()
-        if y.min() < 0 or y.max() >= self.n_classes:
-            raise ValueError(f"labels must lie in 0..{self.n_classes - 1}, got range [{y.min().item()}, {y.max().item()}]")
-        return F.one_hot(y, self.n_classes).float()
+        if isinstance(y, (numbers.Integral, np.integer)) and not isinstance(y, (bool, np.bool_)):
+            y = torch.full((n,), check_int(y, "y", minimum=0, maximum=self.n_classes - 1), dtype=torch.long)
+        elif isinstance(y, torch.Tensor) and y.ndim == 0:
+            y = y.reshape(1).expand(n)
+        labels = check_labels(y, n, n_classes=self.n_classes, name="y (labels)", device=self.device)
+        return F.one_hot(labels, self.n_classes).float()
 
     def _split_batch(self, batch: Any) -> tuple[torch.Tensor, Any]:
         if isinstance(batch, (tuple, list)):
@@ -327,6 +312,19 @@ class VAE(nn.Module):
         out = self.decoder_net(context)
         return out.view(z.shape[0], self.out_channels, *self.image_shape[1:])
 
+    def decoder_params(self, z: Any, y: Any = None) -> torch.Tensor:
+        """Per-pixel parameters of p(x|z) for latents ``z`` ``(m, latent_dim)``, with gradients.
+
+        Categorical: logits ``(m, n_levels, H, W)``; Bernoulli: logits ``(m, 1, H, W)``; discretised
+        logistic: mean and log-scale ``(m, 2, H, W)``. Only for the factorised decoders (``"mlp"``,
+        ``"conv"``): an autoregressive decoder's parameters also depend on the pixels themselves.
+        """
+        if self.decoder_kind in AUTOREGRESSIVE_DECODERS:
+            raise ValueError(f"decoder_params needs a factorised decoder; the {self.decoder_kind!r} decoder's "
+                             "parameters depend on the image too")
+        z = self._check_latents(z)
+        return self._decoder_params(z, self._check_labels(y, z.shape[0]))
+
     def _log_px_given_z(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         """log p(x|z) summed over pixels, shape ``(m,)``; ``x`` is ``(m, 1, H, W)``."""
         if self.likelihood == "bernoulli":
@@ -355,9 +353,9 @@ class VAE(nn.Module):
         log_px = self._log_px_given_z(x_rep, params).view(k, n)
         log_pz = self.prior.log_prob(z.reshape(k * n, -1)).view(k, n)
         if dreg:
-            log_qz = gaussian_log_density(z, mu.detach(), logvar.detach())
+            log_qz = diag_gaussian_log_prob(z, mu.detach(), logvar.detach())
         else:
-            log_qz = gaussian_log_density(z, mu, logvar)
+            log_qz = diag_gaussian_log_prob(z, mu, logvar)
         log_w = log_px + log_pz - log_qz
         if dreg and z.requires_grad:
             weights = torch.softmax(log_w.detach(), dim=0).unsqueeze(-1)
@@ -371,14 +369,12 @@ class VAE(nn.Module):
         ``batch`` is images or ``(images, labels)`` (labels are used by a conditional model only).
         In training mode β, free bits and input dropout apply (so the value can differ from a bound);
         in eval mode (validation) the loss is the plain bound of the same ``k`` with β = 1, so early
-        stopping compares like with like. Each training-mode call with gradients counts one update.
+        stopping compares like with like. (The Trainer counts optimisation steps, not this method.)
         """
         x, y = self._split_batch(batch)
         x = self.check_images(x)
         onehot = self._check_labels(y, x.shape[0])
         training = self.training and torch.is_grad_enabled()
-        if training:
-            self.n_updates += 1
         k = self.k
         if k == 1:
             mu, logvar = self._encode(x, onehot, dropout=training)
@@ -408,13 +404,13 @@ class VAE(nn.Module):
         """
         if self.prior.kind == "standard":
             return gaussian_kl(mu, logvar)
-        kl = gaussian_log_density(z, mu, logvar) - self.prior.log_prob(z)
+        kl = diag_gaussian_log_prob(z, mu, logvar) - self.prior.log_prob(z)
         return (kl / self.latent_dim).unsqueeze(-1).expand(-1, self.latent_dim)
 
     def _iterate(self, x: Any, y: Any, batch_size: int):
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
         x = self.check_images(x)
         onehot = self._check_labels(y, x.shape[0])
-        _check_positive_int(batch_size, "batch_size")
         for start in range(0, x.shape[0], batch_size):
             sl = slice(start, start + batch_size)
             yield x[sl], (None if onehot is None else onehot[sl])
@@ -433,68 +429,70 @@ class VAE(nn.Module):
         public estimate. ``sample_chunk`` bounds memory: samples are drawn in chunks and combined
         with a running log-sum-exp.
         """
-        _check_positive_int(k, "k")
-        _check_positive_int(sample_chunk, "sample_chunk")
-        was_training = self.training
-        self.eval()
+        k = check_int(k, "k", minimum=1)
+        sample_chunk = check_int(sample_chunk, "sample_chunk", minimum=1)
         out = []
-        try:
+        with eval_mode(self):
             for xb, ob in self._iterate(x, y, batch_size):
                 chunks = []
                 for start in range(0, k, sample_chunk):
                     log_w, *_ = self._log_weights(xb, ob, min(sample_chunk, k - start))
                     chunks.append(torch.logsumexp(log_w, 0))
                 out.append(torch.logsumexp(torch.stack(chunks), 0) - math.log(k))
-        finally:
-            self.train(was_training)
         return torch.cat(out)
 
     def log_prob(self, x: Any, y: Any = None, *, k: int = 1000, batch_size: int = 64) -> torch.Tensor:
         """Importance-weighted estimate of log p(x) per example, ``(n,)`` in nats.
 
-        A *stochastic lower bound*: its expectation is ≤ log p(x) for every ``k`` and increases to
-        log p(x) as ``k`` grows (Burda et al. 2016); ``k = 1`` is the ELBO. Use ``k >= 1000`` to
-        report likelihoods. Raises ``NotFittedError`` on an untrained model and ``ValueError`` for
-        ``k < 1`` or invalid images.
+        The bound is the IWAE bound of Burda et al. (2016),
+        ``log (1/k) Σ_i p(x|z_i) p(z_i) / q(z_i|x)`` with ``z_i ~ q(z|x)``: a *stochastic lower bound*
+        whose expectation is ≤ log p(x) for every ``k`` and increases to log p(x) as ``k`` grows;
+        ``k = 1`` is the ELBO. Use ``k >= 1000`` to report likelihoods. For a :class:`CVAE` it is
+        log p(x|y). Raises ``NotFittedError`` on an untrained model and ``ValueError`` / ``TypeError``
+        for a bad ``k`` or invalid images.
         """
-        _check_positive_int(k, "k")
-        self._check_fitted("log_prob")
+        k = check_int(k, "k", minimum=1)
+        self.check_fitted("log_prob")
         return self.log_importance_bound(x, y, k=k, batch_size=batch_size)
+
+    def score_samples(self, x: Any, y: Any = None, *, k: int = 1000, batch_size: int = 64) -> torch.Tensor:
+        """The same as :meth:`log_prob` (the importance-weighted bound, nats per example)."""
+        return self.log_prob(x, y, k=k, batch_size=batch_size)
 
     # ------------------------------------------------------------------ encode / decode / sample
     @torch.no_grad()
     def encode(self, x: Any, y: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of q(z|x), each ``(n, latent_dim)``."""
         x = self.check_images(x)
-        was_training = self.training
-        self.eval()
-        try:
-            return self._encode(x, self._check_labels(y, x.shape[0]))
-        finally:
-            self.train(was_training)
+        onehot = self._check_labels(y, x.shape[0])
+        with eval_mode(self):
+            return self._encode(x, onehot)
+
+    def _check_latents(self, z: Any) -> torch.Tensor:
+        z = as_float_tensor(z, name="z", ndim=2, dtype=torch.float32, device=self.device)
+        if z.shape[1] != self.latent_dim:
+            raise ValueError(f"z must have shape (m, {self.latent_dim}), got {tuple(z.shape)}")
+        return z
 
     @torch.no_grad()
-    def decode(self, z: Any, y: Any = None, *, sample: bool = False) -> torch.Tensor:
+    def decode(self, z: Any, y: Any = None, *, sample: bool = False,
+               random_state: int | torch.Generator | None = None) -> torch.Tensor:
         """Images from latents ``z`` ``(m, latent_dim)``: the mean of p(x|z), or a draw with ``sample=True``.
 
-        The autoregressive decoders have no tractable mean: they always return a draw.
+        The autoregressive decoders have no tractable mean: they always return a draw. Draws use
+        ``random_state`` (an int, a ``torch.Generator`` or ``None``: fresh entropy).
         Images are in data units (levels 0..n_levels-1, or [0, 1] for Bernoulli).
         """
-        z = torch.as_tensor(z, dtype=torch.float32, device=self.n_updates.device)
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"z must have shape (m, {self.latent_dim}), got {tuple(z.shape)}")
-        if not torch.isfinite(z).all():
-            raise ValueError("z contains NaN or infinite values")
+        z = self._check_latents(z)
         onehot = self._check_labels(y, z.shape[0])
-        was_training = self.training
-        self.eval()
-        try:
+        sample = check_bool(sample, "sample")
+        with eval_mode(self):
             if self.decoder_kind in AUTOREGRESSIVE_DECODERS:
-                return self._sample_autoregressive(z, onehot)
+                return self._sample_autoregressive(z, onehot, check_random_state(random_state))
             params = self._decoder_params(z, onehot)
-            return self._sample_pixels(params) if sample else self._mean_pixels(params)
-        finally:
-            self.train(was_training)
+            if sample:
+                return self._sample_pixels(params, check_random_state(random_state))
+            return self._mean_pixels(params)
 
     def _mean_pixels(self, params: torch.Tensor) -> torch.Tensor:
         if self.likelihood == "bernoulli":
@@ -505,24 +503,36 @@ class VAE(nn.Module):
         # The logistic's mean, clamped to the range and mapped back to levels.
         return ((params[:, :1].clamp(-1, 1) + 1) * (self.n_levels - 1) / 2)
 
-    def _sample_pixels(self, params: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def _uniform(shape: Sequence[int], generator: torch.Generator, device: torch.device) -> torch.Tensor:
+        """Uniform draws from a CPU generator, moved to ``device`` (the same stream on every device)."""
+        return torch.rand(tuple(shape), generator=generator).to(device)
+
+    def _sample_pixels(self, params: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.likelihood == "bernoulli":
-            return torch.bernoulli(torch.sigmoid(params))
+            u = self._uniform(params.shape, generator, params.device)
+            return (u < torch.sigmoid(params)).float()
         if self.likelihood == "categorical":
-            probs = params.softmax(1).permute(0, 2, 3, 1)
-            return torch.distributions.Categorical(probs=probs).sample().unsqueeze(1).float()
-        u = torch.rand_like(params[:, :1]).clamp(1e-5, 1 - 1e-5)
+            return self._sample_categorical(params, generator).unsqueeze(1)
+        u = self._uniform(params[:, :1].shape, generator, params.device).clamp(1e-5, 1 - 1e-5)
         value = params[:, :1] + torch.exp(params[:, 1:].clamp(-7, 5)) * (torch.log(u) - torch.log1p(-u))
         return ((value.clamp(-1, 1) + 1) * (self.n_levels - 1) / 2).round()
 
-    def _sample_autoregressive(self, z: torch.Tensor, onehot: torch.Tensor | None) -> torch.Tensor:
+    def _sample_categorical(self, logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Inverse-CDF draws over dimension 1 of ``logits`` ``(m, K, ...)``: float levels ``(m, ...)``."""
+        cdf = logits.softmax(1).cumsum(1)
+        u = self._uniform((logits.shape[0], 1, *logits.shape[2:]), generator, logits.device)
+        return (cdf < u).sum(1).clamp_max(logits.shape[1] - 1).float()
+
+    def _sample_autoregressive(self, z: torch.Tensor, onehot: torch.Tensor | None,
+                               generator: torch.Generator) -> torch.Tensor:
         """Pixel by pixel in raster order: pixel i is drawn given z and the pixels before it."""
         m, (_, height, width) = z.shape[0], self.image_shape
         x = torch.zeros(m, *self.image_shape, device=z.device)
         for index in range(height * width):
             row, col = divmod(index, width)
             logits = self._decoder_params(z, onehot, x)[:, :, row, col]
-            x[:, 0, row, col] = torch.distributions.Categorical(logits=logits).sample().float()
+            x[:, 0, row, col] = self._sample_categorical(logits, generator)
         return x
 
     @torch.no_grad()
@@ -532,37 +542,53 @@ class VAE(nn.Module):
         return self.decode(mu, y)
 
     @torch.no_grad()
-    def sample(self, n: int, y: Any = None) -> torch.Tensor:
-        """``n`` images drawn from the model: z ~ p(z), then x ~ p(x|z). Shape ``(n, *image_shape)``.
+    def sample(self, n_samples: int, *, y: Any = None,
+               random_state: int | torch.Generator | None = None) -> torch.Tensor:
+        """``n_samples`` images drawn from the model: z ~ p(z), then x ~ p(x|z). Shape ``(n, *image_shape)``.
 
         For a conditional model ``y`` gives the class of each sample (an int or ``(n,)`` labels).
+        ``random_state``: an int (the same images every call), a ``torch.Generator`` or ``None``
+        (fresh entropy), see :func:`genlab.validation.check_random_state`.
         """
-        _check_positive_int(n, "n")
-        self._check_fitted("sample")
-        was_training = self.training
-        self.eval()
+        n_samples = check_int(n_samples, "n_samples", minimum=1)
+        generator = check_random_state(random_state)
+        self.check_fitted("sample")
+        with eval_mode(self):
+            z = self.prior.sample(n_samples, random_state=generator)
+            return self.decode(z, y, sample=True, random_state=generator)
+
+    def _one_image(self, x: Any, name: str) -> torch.Tensor:
+        """One image as ``(1, *image_shape)``, from any shape with ``H*W`` pixels."""
+        n_pixels = self.image_shape[1] * self.image_shape[2]
+        if isinstance(x, (str, bytes)):
+            raise TypeError(f"{name} must be an image (an array or tensor of numbers), got a string")
         try:
-            z = self.prior.sample(n)
-            return self.decode(z, y, sample=True)
-        finally:
-            self.train(was_training)
+            x = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x, dtype=np.float32))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{name} could not be read as an image: {err}") from err
+        if x.numel() != n_pixels:
+            raise ValueError(f"{name} must be one image of shape {self.image_shape} ({n_pixels} pixels), "
+                             f"got shape {tuple(x.shape)}")
+        return self.check_images(x.reshape(1, *self.image_shape), name)
 
     @torch.no_grad()
     def interpolate(self, x_start: Any, x_end: Any, steps: int = 8, y: Any = None) -> torch.Tensor:
         """Decode points on the straight line between the posterior means of two images.
 
-        Returns ``(steps, *image_shape)``; the first and last rows reconstruct the two images.
+        ``x_start`` and ``x_end`` are single images (any shape with ``H*W`` pixels); a conditional
+        model takes one label ``y`` (an int). Returns ``(steps, *image_shape)``; the first and last
+        rows reconstruct the two images.
         """
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-            raise ValueError(f"steps must be an integer >= 2, got {steps!r}")
-        a = self.check_images(torch.as_tensor(x_start).reshape(1, *self.image_shape))
-        b = self.check_images(torch.as_tensor(x_end).reshape(1, *self.image_shape))
-        if y is not None:
-            y = torch.as_tensor(y).reshape(-1)[:1]
-        za, _ = self.encode(a, y)
-        zb, _ = self.encode(b, y)
+        steps = check_int(steps, "steps", minimum=2)
+        a, b = self._one_image(x_start, "x_start"), self._one_image(x_end, "x_end")
+        if y is not None and not (isinstance(y, (numbers.Integral, np.integer)) or
+                                  (isinstance(y, torch.Tensor) and y.numel() == 1)):
+            raise TypeError(f"y must be one class label (an int) for interpolate, got {type(y).__name__}")
+        label = None if y is None else int(y)
+        za, _ = self.encode(a, label)
+        zb, _ = self.encode(b, label)
         t = torch.linspace(0, 1, steps, device=za.device).unsqueeze(1)
-        return self.decode((1 - t) * za + t * zb, None if y is None else y.expand(steps))
+        return self.decode((1 - t) * za + t * zb, label)
 
     @torch.no_grad()
     def kl_per_dimension(self, x: Any, y: Any = None) -> torch.Tensor:
@@ -576,10 +602,71 @@ class VAE(nn.Module):
 
         (The activity statistic of Burda et al. 2016; inactive units carry no information about x.)
         """
+        threshold = check_float(threshold, "threshold", low=0.0)
         mu, _ = self.encode(x, y)
         if mu.shape[0] < 2:
-            raise ValueError("active_units needs at least two images")
+            raise ValueError("active_units needs at least two images in x")
         return int((mu.var(0) > threshold).sum().item())
+
+
+def _elbo_mistakes(model: VAE, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor,
+                   log_px: torch.Tensor, kl: torch.Tensor, expected: float, n: int) -> dict[str, float]:
+    """The values that typical mistakes in the negative ELBO produce, keyed by the hint that names them."""
+    return {
+        "the sign: the loss is the NEGATIVE ELBO, KL - log p(x|z), which is positive": -expected,
+        "the KL term is missing: add 0.5 * sum(mu^2 + exp(logvar) - logvar - 1)": float((-log_px).mean()),
+        "the KL term has the wrong sign: the negative ELBO ADDS the KL": float((-log_px - kl).mean()),
+        "sum vs mean: average over the images of the batch (the loss is in nats per image)": expected * n,
+        "z ignores the noise: use z = mu + exp(0.5 * logvar) * eps (the reparameterisation)":
+            float((-model._log_px_given_z(x, model._decoder_params(mu, None)) + kl).mean()),
+        "the standard deviation is exp(0.5 * logvar), not exp(logvar)": float(
+            (-model._log_px_given_z(x, model._decoder_params(mu + torch.exp(logvar) * eps, None)) + kl).mean()),
+    }
+
+
+def negative_elbo_exercise(answer: Any, model: VAE, x: Any, *, seed: int = 0) -> tuple[Any, float, str]:
+    """Support for the implement-it exercise of chapter 09: the reparameterised negative ELBO of a batch.
+
+    ``answer`` is the learner's function ``f(x, mu, logvar, eps, decoder) -> scalar tensor``: the mean over
+    the batch of ``-(log p(x|z) - KL(q(z|x) || N(0, I)))`` with ``z = mu + exp(logvar / 2) * eps``, where
+    ``decoder(z)`` returns the categorical logits ``(n, n_levels, H, W)``. Returns ``(got, expected, hint)``:
+    the learner's value, genlab's :meth:`VAE.loss` on the same batch and noise (eval mode, so β = 1, no
+    dropout), and a hint that names the mistake the value matches (sign, missing KL, sum instead of mean,
+    ...). ``got`` is the placeholder ``...`` itself when the exercise was not attempted.
+    """
+    if not isinstance(model, VAE) or model.likelihood != "categorical" or model.decoder_kind not in ("mlp", "conv") \
+            or model.k != 1 or model.n_classes is not None or model.prior.kind != "standard":
+        raise ValueError("model must be an unconditional categorical VAE with an mlp/conv decoder, k=1, standard prior")
+    seed = check_int(seed, "seed", minimum=0)
+    x = model.check_images(x, "x")
+    generic = ("compare your value with the pieces: z = mu + exp(0.5 * logvar) * eps; log p(x|z) = minus the "
+               "cross-entropy of the logits, summed over pixels; KL = 0.5 * sum(mu^2 + exp(logvar) - logvar - 1) "
+               "over latent dimensions; return the batch mean of KL - log p(x|z).")
+    with eval_mode(model), torch.no_grad():
+        torch.manual_seed(seed)
+        expected = float(model.loss(x))
+        mu, logvar = model._encode(x, None)
+        torch.manual_seed(seed)
+        eps = torch.randn_like(mu)
+        z = mu + torch.exp(0.5 * logvar) * eps
+        log_px = model._log_px_given_z(x, model._decoder_params(z, None))
+        kl = gaussian_kl(mu, logvar).sum(-1)
+        if answer is Ellipsis or answer is None:
+            return answer, expected, generic
+        if not callable(answer):
+            return answer, expected, "answer must be a function f(x, mu, logvar, eps, decoder) returning a number"
+        try:
+            got = answer(x.clone(), mu.clone(), logvar.clone(), eps.clone(), model.decoder_params)
+            got = float(got.item() if isinstance(got, torch.Tensor) else got)
+        except Exception as err:  # the learner's code: report, do not crash the check
+            return f"a function that raised {err!r}", expected, generic
+    n = x.shape[0]
+    with eval_mode(model), torch.no_grad():
+        mistakes = _elbo_mistakes(model, x, mu, logvar, eps, log_px, kl, expected, n)
+    for hint, value in mistakes.items():
+        if math.isfinite(got) and abs(got - value) <= 1e-3 * max(1.0, abs(value)) and abs(got - expected) > 1e-3:
+            return got, expected, hint
+    return got, expected, generic
 
 
 class CVAE(VAE):
@@ -595,7 +682,9 @@ class CVAE(VAE):
             raise ValueError("the VampPrior is unconditional; use prior='standard' or 'mog' for a CVAE")
         super().__init__(image_shape, latent_dim, n_classes=n_classes, **kwargs)
 
-    def sample(self, n: int, y: Any = None) -> torch.Tensor:
+    def sample(self, n_samples: int, *, y: Any = None,
+               random_state: int | torch.Generator | None = None) -> torch.Tensor:
+        """``n_samples`` images of the classes ``y`` (an int or one label per sample); see :meth:`VAE.sample`."""
         if y is None:
             raise ValueError("CVAE.sample needs the class of the samples: y=int or one label per sample")
-        return super().sample(n, y)
+        return super().sample(n_samples, y=y, random_state=random_state)

@@ -252,3 +252,85 @@ def check_device(device: Any) -> torch.device:
         raise TypeError(f"device must be a string such as 'cpu' or 'cuda', a torch.device or None, "
                         f"got {_describe(device)}")
     return get_device(device)
+
+
+# ----------------------------------------------------------------------------- estimator input and output
+def check_float_dtype(dtype: Any, name: str = "dtype") -> torch.dtype:
+    """``torch.float32`` / ``torch.float64`` from a torch dtype, a NumPy float type or its name."""
+    table = {torch.float32: torch.float32, torch.float64: torch.float64, np.float32: torch.float32,
+             np.float64: torch.float64, "float32": torch.float32, "float64": torch.float64}
+    resolved = None
+    if dtype is not None and not isinstance(dtype, torch.dtype):
+        try:
+            resolved = table.get(np.dtype(dtype).type)
+        except TypeError:
+            pass
+    elif dtype is not None:
+        resolved = table.get(dtype)
+    if resolved is None:
+        raise ValueError(f"{name} must be float32 or float64 (torch, NumPy or a string), got {_describe(dtype)}")
+    return resolved
+
+
+def as_estimator_input(X: Any, *, n_features: int | None = None, estimator: str = "the estimator",
+                       name: str = "X", dtype: torch.dtype = torch.float64,
+                       device: torch.device | str | None = None, min_rows: int = 1) -> torch.Tensor:
+    """:func:`as_float_tensor` for a scikit-learn-style estimator: also rejects sparse matrices and,
+    when ``n_features`` (seen in ``fit``) is given, a 1-D vector or another number of columns."""
+    if hasattr(X, "tocsr") or type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(f"{name} is a sparse matrix; sparse input is not supported: pass a dense array "
+                        f"({name}.toarray())")
+    if isinstance(X, (list, tuple)) or (not isinstance(X, (torch.Tensor, np.ndarray, str, bytes))
+                                        and hasattr(X, "__array__")):
+        try:                                               # lists and array-likes (pandas, xarray, ...)
+            X = np.asarray(X)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{name} could not be read as an array (ragged rows?): {err}") from err
+    if isinstance(X, np.ndarray) and not X.flags.writeable:
+        X = X.copy()                                       # torch cannot wrap read-only memory (memmaps)
+    if isinstance(X, np.ndarray) and X.dtype == object:   # numbers stored as objects (e.g. from pandas)
+        try:
+            X = X.astype(np.float64)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{name} has dtype object with entries that are not numbers: {err}") from err
+    if np.ndim(X) == 2 and np.shape(X)[1] == 0:
+        raise ValueError(f"{name} has 0 feature(s) (shape={tuple(np.shape(X))}) while a minimum of 1 is required.")
+    if n_features is not None:
+        shape = tuple(getattr(X, "shape", np.shape(X) if isinstance(X, (list, tuple)) else ()))
+        if len(shape) == 1 and n_features != 1:
+            raise ValueError(f"{name} is 1-D with shape {shape} but {estimator} expects {n_features} features. "
+                             f"Reshape your data: {name}.reshape(1, -1) for a single sample")
+    tensor = as_float_tensor(X, name=name, dtype=dtype, device=device, min_rows=min_rows)
+    if n_features is not None and tensor.shape[1] != n_features:
+        raise ValueError(f"{name} has {tensor.shape[1]} features, but {estimator} is expecting {n_features} "
+                         f"features as input")
+    return tensor
+
+
+def as_output(result: Any, like: Any) -> Any:
+    """NumPy in -> NumPy out; torch in -> torch out on the input's device.
+
+    ``result`` is a tensor (or a tuple / list of them, ``None`` kept); ``like`` is the caller's input.
+    """
+    if isinstance(result, (tuple, list)):
+        return type(result)(as_output(item, like) for item in result)
+    if result is None or not isinstance(result, torch.Tensor):
+        return result
+    if isinstance(like, torch.Tensor):
+        return result.to(like.device)
+    return result.detach().cpu().numpy()
+
+
+def check_numpy_random_state(random_state: Any, name: str = "random_state") -> np.random.RandomState:
+    """The NumPy ``RandomState`` for a fit that scikit-learn code initialises (k-means, variational mixtures).
+
+    An ``int`` in ``[0, 2**32 - 1]`` seeds it (equal seeds give scikit-learn's initialisation), ``None``
+    draws fresh entropy, a ``RandomState`` is used as given, a ``torch.Generator`` seeds it from its stream.
+    """
+    if isinstance(random_state, np.random.RandomState):
+        return random_state
+    if isinstance(random_state, torch.Generator):
+        return np.random.RandomState(int(torch.randint(0, 2**32 - 1, (1,), generator=random_state)))
+    if random_state is None:
+        return np.random.RandomState()
+    return np.random.RandomState(check_int(random_state, name, minimum=0, maximum=2**32 - 1))

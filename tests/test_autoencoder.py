@@ -5,8 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from genlab.autoencoder import (Autoencoder, ConvAutoencoder, DenoisingAutoencoder, denormalize_images,
-                                normalize_images)
+from genlab.autoencoder import (
+    Autoencoder,
+    ConvAutoencoder,
+    DenoisingAutoencoder,
+    article_exercise,
+    denormalize_images,
+    normalize_images,
+)
+from genlab.base import NotFittedError
 from genlab.train import Trainer
 
 
@@ -16,7 +23,8 @@ def images() -> torch.Tensor:
     gen = torch.Generator().manual_seed(0)
     grid = torch.arange(28, dtype=torch.float32)
     centres = torch.randint(6, 22, (32, 2), generator=gen).float()
-    d2 = (grid.view(1, 28, 1) - centres[:, 0].view(-1, 1, 1)) ** 2 + (grid.view(1, 1, 28) - centres[:, 1].view(-1, 1, 1)) ** 2
+    d2 = ((grid.view(1, 28, 1) - centres[:, 0].view(-1, 1, 1)) ** 2
+          + (grid.view(1, 1, 28) - centres[:, 1].view(-1, 1, 1)) ** 2)
     return (2 * torch.exp(-d2 / 18.0) - 1).unsqueeze(1)
 
 
@@ -30,7 +38,11 @@ def test_article_architecture_and_shapes(images):
     assert z.shape == (32, 12)
     out = model(images)
     assert out.shape == images.shape and out.abs().max() <= 1
+    with pytest.raises(NotFittedError, match="trained"):
+        model.sample(5)
+    model.mark_updated()
     assert model.sample(5).shape == (5, 1, 28, 28)
+    assert torch.equal(model.sample(3, random_state=4), model.sample(3, random_state=4))
     assert model.reconstruct(images).shape == images.shape
     assert model.reconstruction_error(images).shape == (32,)
 
@@ -43,6 +55,7 @@ def test_configurable_sizes_and_conv_shapes():
         conv = ConvAutoencoder(image_size=size, latent_dim=5, channels=4)
         x = torch.zeros(3, 1, size, size)
         assert conv.encode(x).shape == (3, 5) and conv(x).shape == (3, 1, size, size)
+        conv.mark_updated()
         assert conv.sample(2).shape == (2, 1, size, size)
 
 
@@ -91,7 +104,7 @@ def test_denoising_corrupts_only_in_training_mode(images):
 @pytest.mark.parametrize("noise,level", [("gaussian", 0.3), ("masking", 0.25)])
 def test_corrupt_changes_inputs_and_stays_in_range(images, noise, level):
     model = DenoisingAutoencoder(Autoencoder(), noise=noise, level=level)
-    noisy = model.corrupt(images, generator=torch.Generator().manual_seed(1))
+    noisy = model.corrupt(images, random_state=1)
     assert noisy.shape == images.shape and noisy.min() >= -1 and noisy.max() <= 1
     changed = (noisy != images).float().mean()
     assert changed > 0.1
@@ -137,13 +150,14 @@ def test_model_input_errors(images):
         model.decode(torch.zeros(3, 5))
     with pytest.raises(ValueError, match="NaN"):
         model.decode(torch.full((3, 12), float("nan")))
-    with pytest.raises(ValueError, match="could not be read"):
+    with pytest.raises(ValueError, match="numeric"):
         model.decode([["a"] * 12])
     with pytest.raises(ValueError, match="could not be read"):
         model.encode([[1, 2], [3]])
     with pytest.raises(ValueError, match="empty tuple"):
         model.loss(())
-    with pytest.raises(ValueError, match="n must be"):
+    model.mark_updated()
+    with pytest.raises(ValueError, match="n_samples must be"):
         model.sample(0)
     with pytest.raises(ValueError, match="batch_size"):
         model.reconstruct(images, batch_size=0)
@@ -162,7 +176,7 @@ def test_conv_and_denoising_constructor_errors():
         ConvAutoencoder(latent_dim=0)
     with pytest.raises(ValueError, match="channels"):
         ConvAutoencoder(channels=0)
-    with pytest.raises(ValueError, match="8x8 or 28x28"):
+    with pytest.raises(ValueError, match="8 or 28"):
         ConvAutoencoder(image_size=16)
     with pytest.raises(ValueError, match="unknown noise"):
         DenoisingAutoencoder(Autoencoder(), noise="salt")
@@ -190,3 +204,53 @@ def test_training_with_trainer_and_checkpoint_round_trip(images, tmp_path):
     for key, value in model.state_dict().items():
         assert torch.equal(value, restored.state_dict()[key]), key
     assert torch.allclose(restored.reconstruct(images), model.reconstruct(images))
+
+
+class _ArticleModel(torch.nn.Module):
+    """The article's autoencoder, written by hand (optionally without the final Tanh: a typical mistake)."""
+
+    def __init__(self, tanh: bool = True) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.encoder = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 12))
+        self.decoder = nn.Sequential(nn.Linear(12, 64), nn.ReLU(), nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 784),
+                                     *([nn.Tanh()] if tanh else []))
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x.flatten(1))).view(-1, 1, 28, 28)
+
+
+def _step(model, optimizer, images, reduction="mean"):
+    optimizer.zero_grad()
+    loss = torch.nn.functional.mse_loss(model(images), images, reduction=reduction)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def test_article_exercise_passes_the_solution_and_explains_mistakes():
+    from genlab.exercises import ExerciseError, NotAttempted, check
+
+    def run(answer):
+        accepted, hint = article_exercise(answer)
+        return check("Exercise 7.4", answer, predicate=lambda a: accepted, hint=hint)
+
+    assert run((_ArticleModel, _step))
+    with pytest.raises(NotAttempted):
+        run(...)
+    with pytest.raises(ExerciseError, match="Tanh"):
+        run((lambda: _ArticleModel(tanh=False), _step))
+    with pytest.raises(ExerciseError, match="MEAN"):
+        run((_ArticleModel, lambda m, o, x: _step(m, o, x, reduction="sum")))
+    with pytest.raises(ExerciseError, match="exactly once"):
+        run((_ArticleModel, lambda m, o, x: (_step(m, o, x), _step(m, o, x))[0]))
+    with pytest.raises(ExerciseError, match="784 -> 128"):
+        run((lambda: Autoencoder(hidden=(64, 32)), _step))
+
+
+def test_checkpoints_from_before_the_step_counter_still_load():
+    model = Autoencoder(image_size=8, hidden=(8,), latent_dim=2)
+    old_state = {key: value for key, value in model.state_dict().items() if not key.endswith("n_updates")}
+    restored = Autoencoder(image_size=8, hidden=(8,), latent_dim=2)
+    restored.load_state_dict(old_state)
+    assert restored.fitted and restored.sample(2, random_state=0).shape == (2, 1, 8, 8)

@@ -1,5 +1,3 @@
-import gzip
-import hashlib
 
 import numpy as np
 import pytest

@@ -45,7 +45,7 @@ def test_seed_everything_repeats_all_generators():
 
 @pytest.mark.parametrize("bad", [-1, 1.5, "3", True, None])
 def test_seed_rejects_bad_values(bad):
-    with pytest.raises(ValueError, match="seed"):
+    with pytest.raises((ValueError, TypeError), match="seed"):
         seed_everything(bad)
 
 
@@ -82,3 +82,26 @@ def test_settings_unknown_chapter():
         settings("99_nothing")
     with pytest.raises(ValueError, match="profile"):
         settings(next(iter(CHAPTERS)), profile="huge")
+
+
+@pytest.mark.parametrize("seed, error", [("a", TypeError), (1.5, TypeError), (True, TypeError), (-1, ValueError),
+                                         (2**70, ValueError)])
+def test_bad_seeds_name_the_argument(seed, error):
+    with pytest.raises(error, match="seed"):
+        seed_everything(seed)
+
+
+def test_numpy_seeds_are_accepted():
+    seed_everything(np.int64(3))
+    first = torch.rand(2)
+    seed_everything(3)
+    assert torch.equal(first, torch.rand(2))
+
+
+def test_reproducible_linear_algebra_environment_is_set():
+    import os
+
+    from genlab.device import REPRODUCIBLE_ENV
+
+    for name in REPRODUCIBLE_ENV:
+        assert os.environ.get(name), f"{name} must be set before torch runs MKL code"

@@ -180,3 +180,55 @@ def test_heldout_rejects_bad_input():
         heldout_log_likelihood(dist, [[0, 2]])
     with pytest.raises(ValueError, match="NaN"):
         heldout_log_likelihood(dist, [[0, np.nan]])
+
+
+# ---------------------------------------------------------------------------- the chapter's implement-it exercises
+def _exercise_cells(chapter: str, title: str) -> tuple[str, str]:
+    """(solution source, check source) of one exercise of a chapter notebook."""
+    from pathlib import Path
+
+    from genlab.exercises import find_exercises, load_notebook
+
+    notebook = load_notebook(Path(__file__).resolve().parents[1] / "chapters" / f"{chapter}.ipynb")
+    cells = notebook["cells"]
+    exercise = next(e for e in find_exercises(notebook) if e.title.startswith(title))
+    return "".join(cells[exercise.solution]["source"]), "".join(cells[exercise.check]["source"])
+
+
+def _assert_check_is_helpful(chapter: str, title: str, namespace: dict, mistake, variable: str = "answer") -> None:
+    """The check refuses the stub and a typical mistake (with a hint) and accepts the chapter's solution."""
+    from genlab.exercises import ExerciseError, NotAttempted
+
+    solution, check_source = _exercise_cells(chapter, title)
+    with pytest.raises(NotAttempted):
+        exec(check_source, {**namespace, variable: ...})
+    with pytest.raises(ExerciseError, match="hint"):
+        exec(check_source, {**namespace, variable: mistake})
+    solved = dict(namespace)
+    exec(solution, solved)
+    exec(check_source, {**namespace, variable: solved[variable]})
+
+
+def _chapter02_namespace() -> dict:
+    import math
+
+    from genlab.exercises import check
+
+    rng = np.random.default_rng(0)
+    return {"area": torch.as_tensor(rng.gamma(3.0, 200.0, size=200)), "train_rows": torch.arange(150),
+            "stream": torch.as_tensor((rng.random(300) < 0.3).astype(float)), "fit_mle": fit_mle,
+            "beta_bernoulli_update": beta_bernoulli_update, "check": check, "torch": torch, "math": math}
+
+
+def test_chapter02_normal_mle_check():
+    # typical mistake: torch.std's default divides by n - 1
+    _assert_check_is_helpful("02_distributions", "Exercise 2.1", _chapter02_namespace(),
+                             lambda x: (x.mean().item(), x.std().item()))
+
+
+def test_chapter02_beta_bernoulli_check():
+    # typical mistake: ones and zeros swapped
+    def swapped(a, b, flips):
+        flips = torch.as_tensor(flips, dtype=torch.float64)
+        return a + len(flips) - flips.sum().item(), b + flips.sum().item()
+    _assert_check_is_helpful("02_distributions", "Exercise 2.3", _chapter02_namespace(), swapped)

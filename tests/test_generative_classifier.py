@@ -1,4 +1,6 @@
 """GaussianClassConditional: parity with scikit-learn's QDA, LDA and GaussianNB, sampling, bad input."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -18,9 +20,10 @@ def wine():
 
 
 def _compare(model, reference, X):
-    proba = model.predict_proba(X).numpy()
+    proba = model.predict_proba(X)
+    assert isinstance(proba, np.ndarray)  # NumPy in, NumPy out
     np.testing.assert_allclose(proba, reference.predict_proba(X), atol=1e-9)
-    np.testing.assert_array_equal(model.predict(X).numpy(), reference.predict(X))
+    np.testing.assert_array_equal(model.predict(X), reference.predict(X))
 
 
 def test_diag_matches_gaussian_nb(wine):
@@ -55,16 +58,17 @@ def test_densities_are_consistent(wine, covariance_type):
     model = GaussianClassConditional(covariance_type, reg_covar=1e-3).fit(X, y)
     joint = model.log_joint(X)
     proba = model.predict_proba(X)
-    torch.testing.assert_close(proba.sum(1), torch.ones(len(X), dtype=torch.float64))
-    torch.testing.assert_close(model.score_samples(X), torch.logsumexp(joint, 1))
+    np.testing.assert_allclose(proba.sum(1), np.ones(len(X)))
+    np.testing.assert_allclose(model.score_samples(X), np.logaddexp.reduce(joint, axis=1))
     assert model.score(X) == pytest.approx(float(model.score_samples(X).mean()))
     # log p(x) against scipy's Gaussian log-density, mixed over the classes by hand.
     cov = model.covariances_.numpy()
     by_class = []
     for k in range(len(model.classes_)):
-        sigma = {"full": lambda: cov[k], "tied": lambda: cov, "diag": lambda: np.diag(cov[k])}[covariance_type]()
+        sigma = {"full": cov[k] if covariance_type == "full" else None, "tied": cov,
+                 "diag": np.diag(cov[k]) if covariance_type == "diag" else None}[covariance_type]
         by_class.append(np.log(model.priors_[k].item()) + multivariate_normal(model.means_[k].numpy(), sigma).logpdf(X))
-    np.testing.assert_allclose(model.score_samples(X).numpy(), np.logaddexp.reduce(np.stack(by_class, 1), axis=1),
+    np.testing.assert_allclose(model.score_samples(X), np.logaddexp.reduce(np.stack(by_class, 1), axis=1),
                                rtol=1e-9)
 
 
@@ -84,22 +88,23 @@ def test_sample_moments_and_seed(wine, covariance_type):
     X, y = wine
     X = (X - X.mean(0)) / X.std(0)
     model = GaussianClassConditional(covariance_type, reg_covar=1e-3).fit(X, y)
-    samples, labels = model.sample(40_000, seed=1)
+    samples, labels = model.sample(40_000, random_state=1)
+    samples, labels = torch.as_tensor(samples), torch.as_tensor(labels)
     assert samples.shape == (40_000, X.shape[1]) and labels.shape == (40_000,)
     # Class frequencies follow the priors; class means and covariances are reproduced.
-    freq = torch.stack([(labels == c).double().mean() for c in model.classes_])
+    freq = torch.stack([(labels == int(c)).double().mean() for c in model.classes_])
     assert torch.allclose(freq, model.priors_, atol=0.01)
     for k, c in enumerate(model.classes_):
-        rows = samples[labels == c]
+        rows = samples[labels == int(c)]
         assert torch.allclose(rows.mean(0), model.means_[k], atol=0.06)
         cov = model.covariances_ if covariance_type == "tied" else model.covariances_[k]
         emp = torch.cov(rows.T, correction=0)
         assert torch.allclose(emp.diagonal() if covariance_type == "diag" else emp, cov, atol=0.08)
-    again, _ = model.sample(40_000, seed=1)
-    torch.testing.assert_close(samples, again)
-    fixed, fixed_labels = model.sample(5, y=2, seed=0)
+    again, _ = model.sample(40_000, random_state=1)
+    np.testing.assert_array_equal(samples.numpy(), again)
+    fixed, fixed_labels = model.sample(5, y=2, random_state=0)
     assert fixed_labels.tolist() == [2] * 5
-    _, given = model.sample(3, y=[0, 1, 2], seed=0)
+    _, given = model.sample(3, y=[0, 1, 2], random_state=0)
     assert given.tolist() == [0, 1, 2]
 
 
@@ -122,12 +127,14 @@ def test_rejects_length_mismatch():
         GaussianClassConditional().fit(X, y[:3])
 
 
-def test_rejects_bad_labels():
+def test_rejects_bad_labels_and_accepts_strings():
     X, y = _toy()
-    with pytest.raises(ValueError, match="integer class labels"):
-        GaussianClassConditional().fit(X, np.array(["a", "a", "b", "b"]))
-    with pytest.raises(ValueError, match="integer class labels"):
+    model = GaussianClassConditional().fit(X, np.array(["a", "a", "b", "b"]))   # any class labels, as scikit-learn
+    assert model.predict(X).tolist() == ["a", "a", "b", "b"]
+    with pytest.raises(ValueError, match="y must hold class labels"):
         GaussianClassConditional().fit(X, np.array([0.0, 0.5, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="requires y"):
+        GaussianClassConditional().fit(X, None)
     with pytest.raises(ValueError, match="1-D"):
         GaussianClassConditional().fit(X, y.reshape(2, 2))
 
@@ -155,10 +162,11 @@ def test_rejects_singular_covariance():
 
 
 def test_rejects_bad_options():
+    X, y = _toy()
     with pytest.raises(ValueError, match="covariance_type"):
-        GaussianClassConditional("spherical")
+        GaussianClassConditional("spherical").fit(X, y)
     with pytest.raises(ValueError, match="reg_covar"):
-        GaussianClassConditional(reg_covar=-1.0)
+        GaussianClassConditional(reg_covar=-1.0).fit(X, y)
 
 
 def test_unfitted_and_wrong_width():
@@ -179,11 +187,67 @@ def test_unfitted_and_wrong_width():
 def test_sample_rejects_bad_arguments():
     X, y = _toy()
     model = GaussianClassConditional().fit(X, y)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="n_samples"):
         model.sample(0)
-    with pytest.raises(ValueError, match="seed"):
-        model.sample(2, seed=-1)
+    with pytest.raises(ValueError, match="random_state"):
+        model.sample(2, random_state=-1)
     with pytest.raises(ValueError, match="unknown class"):
         model.sample(2, y=7)
-    with pytest.raises(ValueError, match="sequence of n=3 labels"):
+    with pytest.raises(ValueError, match="sequence of n_samples=3 labels"):
         model.sample(3, y=[0, 1])
+
+
+# ---------------------------------------------------------------------------- chapter 01's implement-it exercises
+def _exercise_cells(chapter: str, title: str) -> tuple[str, str]:
+    """(solution source, check source) of one exercise of a chapter notebook."""
+    from pathlib import Path
+
+    from genlab.exercises import find_exercises, load_notebook
+
+    notebook = load_notebook(Path(__file__).resolve().parents[1] / "chapters" / f"{chapter}.ipynb")
+    cells = notebook["cells"]
+    exercise = next(e for e in find_exercises(notebook) if e.title.startswith(title))
+    return "".join(cells[exercise.solution]["source"]), "".join(cells[exercise.check]["source"])
+
+
+def _run_check(check_source: str, namespace: dict, answer) -> None:
+    exec(check_source, {**namespace, "answer": answer})
+
+
+@pytest.fixture(scope="module")
+def chapter01():
+    import math
+
+    from genlab.data import load_digits
+    from genlab.exercises import check
+
+    images, labels = load_digits("train")
+    test_images, _ = load_digits("test")
+    X = images.reshape(len(images), -1).double() / 16
+    model = GaussianClassConditional("full", reg_covar=1e-3, device="cpu").fit(X, labels)
+    return {"full_model": model, "X_test": test_images.reshape(len(test_images), -1).double() / 16,
+            "torch": torch, "math": math, "check": check}
+
+
+@pytest.mark.parametrize("title, mistake", [
+    # typical mistake: the log-determinant as sum log diag(L) (half of it)
+    ("Exercise 1.1", lambda X, priors, means, covariances: torch.stack([
+        torch.log(priors[k]) - 0.5 * (X.shape[1] * math.log(2 * math.pi)
+                                      + torch.log(torch.diagonal(torch.linalg.cholesky(covariances[k]))).sum()
+                                      + (torch.linalg.solve_triangular(torch.linalg.cholesky(covariances[k]),
+                                                                       (X - means[k]).T, upper=False) ** 2).sum(0))
+        for k in range(len(priors))], dim=1)),
+    # typical mistake: exponentiate first, normalise after (underflows to 0 / 0)
+    ("Exercise 1.2", lambda joint: torch.exp(joint) / torch.exp(joint).sum(1, keepdim=True)),
+])
+def test_chapter01_implement_it_checks(chapter01, title, mistake):
+    from genlab.exercises import ExerciseError, NotAttempted
+
+    solution, check_source = _exercise_cells("01_fundamentals", title)
+    with pytest.raises(NotAttempted):
+        _run_check(check_source, chapter01, ...)
+    with pytest.raises(ExerciseError, match="hint"):
+        _run_check(check_source, chapter01, mistake)
+    solved = dict(chapter01)
+    exec(solution, solved)
+    _run_check(check_source, chapter01, solved["answer"])

@@ -48,12 +48,12 @@ def assert_same_inference(ref, ours, X, lengths):
     logprob, post = ours.score_samples(X, lengths)
     assert abs(logprob - ref_logprob) <= 1e-6 * abs(ref_logprob)
     assert abs(ours.score(X, lengths) - ref_logprob) <= 1e-6 * abs(ref_logprob)
-    np.testing.assert_allclose(post.numpy(), ref_post, atol=1e-6)
+    np.testing.assert_allclose(post, ref_post, atol=1e-6)
     ref_vit, ref_states = ref.decode(X, lengths)
     vit, states = ours.decode(X, lengths)
     assert abs(vit - ref_vit) <= 1e-6 * abs(ref_vit)
-    np.testing.assert_array_equal(states.numpy(), ref_states)
-    np.testing.assert_array_equal(ours.predict(X, lengths).numpy(), ref.predict(X, lengths))
+    np.testing.assert_array_equal(states, ref_states)
+    np.testing.assert_array_equal(ours.predict(X, lengths), ref.predict(X, lengths))
 
 
 # ----------------------------------------------------------------------------- parity
@@ -133,7 +133,7 @@ def test_map_decoder_is_the_argmax_of_the_posteriors():
     _, ours = gaussian_pair("diag")
     X, _ = ours.sample(300, random_state=6)
     _, states = ours.decode(X, algorithm="map")
-    np.testing.assert_array_equal(states.numpy(), ours.predict_proba(X).argmax(1).numpy())
+    np.testing.assert_array_equal(states, ours.predict_proba(X).argmax(1))
 
 
 def test_scaling_recovers_from_underflow_by_switching_to_log_space():
@@ -156,19 +156,19 @@ def test_sample_shapes_reproducibility_and_transition_frequencies():
     assert X.shape == (20000, 2) and states.shape == (20000,)
     assert states.min() >= 0 and states.max() <= 2
     X2, states2 = ours.sample(20000, random_state=8)
-    assert torch.equal(X, X2) and torch.equal(states, states2)
+    assert isinstance(X, np.ndarray) and np.array_equal(X, X2) and np.array_equal(states, states2)
     counts = np.zeros((3, 3))
-    np.add.at(counts, (states[:-1].numpy(), states[1:].numpy()), 1)
+    np.add.at(counts, (states[:-1], states[1:]), 1)
     # >= 2,600 visits per state: the binomial standard error of each frequency is below 0.008.
     np.testing.assert_allclose(counts / counts.sum(1, keepdims=True), TRANSMAT, atol=0.04)
     for k in range(3):
-        np.testing.assert_allclose(X[states == k].mean(0).numpy(), MEANS[k], atol=0.1)
+        np.testing.assert_allclose(X[states == k].mean(0), MEANS[k], atol=0.1)
     _, continued = ours.sample(5, random_state=0, currstate=2)
     assert continued[0] == 2
     _, ours_cat = categorical_pair()
     symbols, states = ours_cat.sample(50, random_state=9)
     assert symbols.shape == (50, 1) and states.shape == (50,)
-    assert symbols.dtype == torch.int64 and 0 <= int(symbols.min()) and int(symbols.max()) <= 3
+    assert symbols.dtype == np.int64 and 0 <= int(symbols.min()) and int(symbols.max()) <= 3
 
 
 def test_covars_are_exposed_as_full_matrices_and_bic_counts_parameters():
@@ -188,7 +188,7 @@ def test_cuda_matches_cpu():
     gpu = GaussianHMM(3, covariance_type="full", init_params="", n_iter=5, tol=-np.inf, device="cuda")
     gpu.startprob_, gpu.transmat_, gpu.means_, gpu.covars_ = STARTPROB, TRANSMAT, MEANS, COVARS["full"]
     assert gpu.score(X, LENGTHS) == pytest.approx(cpu.score(X, LENGTHS), rel=1e-9)
-    assert torch.equal(gpu.predict(X, LENGTHS).cpu(), cpu.predict(X, LENGTHS))
+    assert np.array_equal(gpu.predict(X, LENGTHS), cpu.predict(X, LENGTHS))
     gpu.fit(X, LENGTHS)
     cpu.fit(X, LENGTHS)
     np.testing.assert_allclose(gpu.means_.cpu().numpy(), cpu.means_.numpy(), atol=1e-8)
@@ -254,11 +254,11 @@ def test_categorical_rejects_bad_symbols(X, message):
 
 def test_categorical_n_features_is_inferred_and_checked():
     model = CategoricalHMM(2, n_iter=3, random_state=0, device=CPU).fit(np.array([[0], [2], [1], [2]]))
-    assert model.n_features == 3 and model.emissionprob_.shape == (2, 3)
+    assert model.n_features is None and model.n_features_ == 3 and model.emissionprob_.shape == (2, 3)
     with pytest.raises(ValueError, match="only emits 0..2"):
         model.score(np.array([[3]]))
     with pytest.raises(ValueError, match="n_features must be an integer"):
-        CategoricalHMM(2, n_features=0)
+        CategoricalHMM(2, n_features=0).fit(np.array([[0], [1], [1]]))
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -274,7 +274,7 @@ def test_categorical_n_features_is_inferred_and_checked():
     ({"dtype": torch.int32}, "dtype"),
 ])
 def test_bad_settings_are_rejected(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         GaussianHMM(**{"n_components": 2, "device": CPU, **kwargs}).fit(np.zeros((10, 1)))
 
 
@@ -302,3 +302,94 @@ def test_bad_parameters_and_arguments_are_rejected():
         ours.sample(0)
     with pytest.raises(ValueError, match="currstate"):
         ours.sample(3, currstate=5)
+
+
+# ----------------------------------------------------------------------------- scan and time loop
+@pytest.fixture(params=["scan", "loop"])
+def path(request, monkeypatch):
+    """Force the parallel prefix scan or the time loop (genlab picks one by a cost model)."""
+    import genlab.hmm as module
+
+    monkeypatch.setattr(module, "_use_scan", lambda batch, n_states, device: request.param == "scan")
+    return request.param
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "full"])
+@pytest.mark.parametrize("lengths", [None, LENGTHS])
+def test_scan_and_loop_both_match_hmmlearn(path, covariance_type, lengths):
+    ref, ours = gaussian_pair(covariance_type, n_iter=10, tol=-np.inf)
+    X, _ = ref.sample(600, random_state=11)
+    assert_same_inference(ref, ours, X, lengths)
+    ref.fit(X, lengths)
+    ours.fit(X, lengths)
+    assert_same_fit(ref, ours, ["startprob_", "transmat_", "means_"])
+    ref_cat, ours_cat = categorical_pair(n_iter=10, tol=-np.inf)
+    S, _ = ref_cat.sample(500, random_state=12)
+    assert_same_inference(ref_cat, ours_cat, S, [200, 1, 299])
+
+
+def test_scan_falls_back_to_log_space_on_underflow(path):
+    hmm = GaussianHMM(2, init_params="", device=CPU)
+    hmm.startprob_, hmm.transmat_ = [1.0, 0.0], np.eye(2)
+    hmm.means_, hmm.covars_ = [[0.0], [30.0]], [[1.0], [1.0]]
+    X = np.array([[0.0], [30.0], [0.0], [0.1], [0.2]])
+    # The only reachable state emits x = 30 with log-density -450: exact in log space.
+    by_hand = sum(-0.5 * (math.log(2 * math.pi) + x ** 2) for x in X[:, 0])
+    assert hmm.score(X) == pytest.approx(by_hand, rel=1e-12)
+    np.testing.assert_allclose(hmm.predict_proba(X)[:, 0], 1.0)
+    np.testing.assert_array_equal(hmm.predict(X), [0, 0, 0, 0, 0])
+
+
+def test_long_sequence_matches_hmmlearn_and_torch_in_gives_torch_out():
+    """One 5,000-step sequence (the scan's home ground): same log-likelihood, posteriors and path."""
+    ref, ours = gaussian_pair("full")
+    X, _ = ref.sample(5000, random_state=13)
+    assert_same_inference(ref, ours, X, None)
+    X_t = torch.as_tensor(X)
+    post = ours.predict_proba(X_t)
+    assert isinstance(post, torch.Tensor) and post.device == X_t.device
+    assert isinstance(ours.predict_proba(X), np.ndarray)
+
+
+# ----------------------------------------------------------------------------- chapter 04's implement-it exercise
+def _run_forward_check(answer):
+    from genlab.exercises import check
+    from genlab.hmm import check_forward_answer
+
+    return check("Exercise 4.1", answer, predicate=lambda f: check_forward_answer(f) is None,
+                 describe="a function whose log p(x) equals genlab's GaussianHMM.score on a 1,000-step sequence",
+                 hint=check_forward_answer(answer) if answer is not Ellipsis else None)
+
+
+def _scaled_forward(startprob, transmat, log_b, *, use_start=True, rescale=True):
+    shift = log_b.max(axis=1, keepdims=True)
+    b = np.exp(log_b - shift) if rescale else np.exp(log_b)
+    alpha = (startprob if use_start else np.ones_like(startprob)) * b[0]
+    total = 0.0
+    for t in range(len(b)):
+        if t > 0:
+            alpha = (alpha @ transmat) * b[t]
+        if rescale:
+            c = alpha.sum()
+            total += np.log(c)
+            alpha = alpha / c
+    return float(total + shift.sum()) if rescale else float(np.log(alpha.sum()))
+
+
+def test_forward_exercise_check_fails_helpfully_and_passes_the_solution():
+    from genlab.exercises import ExerciseError, NotAttempted
+
+    with pytest.raises(NotAttempted):
+        _run_forward_check(...)
+    with pytest.raises(ExerciseError, match="initial distribution is missing"):
+        _run_forward_check(lambda pi, A, log_b: _scaled_forward(pi, A, log_b, use_start=False))
+    with np.errstate(divide="ignore", under="ignore"):
+        with pytest.raises(ExerciseError, match="underflow"):
+            _run_forward_check(lambda pi, A, log_b: _scaled_forward(pi, A, log_b, rescale=False))
+    with pytest.raises(ExerciseError, match="transposed"):
+        _run_forward_check(lambda pi, A, log_b: _scaled_forward(pi, A.T, log_b))
+    with pytest.raises(ExerciseError, match="a float"):
+        _run_forward_check(lambda pi, A, log_b: np.zeros(3))
+    with pytest.raises(ExerciseError, match="function"):
+        _run_forward_check(3.0)
+    assert _run_forward_check(_scaled_forward)

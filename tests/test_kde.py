@@ -9,7 +9,8 @@ from scipy.special import logsumexp
 from sklearn.neighbors import KernelDensity as SkKernelDensity
 
 from genlab.base import NotFittedError
-from genlab.kde import KernelDensity, bandwidth_rule, log_kernel_norm, make_generator, select_bandwidth
+from genlab.kde import KernelDensity, bandwidth_rule, log_kernel_norm, select_bandwidth
+from genlab.validation import check_random_state
 
 KERNELS = ("gaussian", "tophat", "epanechnikov")
 
@@ -32,7 +33,8 @@ def test_score_samples_matches_sklearn(data, kernel, bandwidth, weighted):
     ours = KernelDensity(bandwidth=bandwidth, kernel=kernel, device="cpu").fit(X, sample_weight=sw)
     ref = SkKernelDensity(bandwidth=bandwidth, kernel=kernel).fit(X, sample_weight=sw)
     assert ours.bandwidth_ == pytest.approx(ref.bandwidth_, rel=1e-15)
-    got, expected = ours.score_samples(queries).numpy(), ref.score_samples(queries)
+    got, expected = ours.score_samples(queries), ref.score_samples(queries)
+    assert isinstance(got, np.ndarray)  # NumPy in, NumPy out
     # scikit-learn's tree (even with atol = rtol = 0) is only accurate where the kernel sum is not
     # tiny: far from the data it returns a floor near -34 instead of -inf (compact kernels) or a
     # wrong value (scikit-learn issues #7492, #25799). Compare where the exact density is not tiny,
@@ -51,19 +53,19 @@ def test_one_dimensional_parity_and_brute_force_in_the_far_tail():
     kde = KernelDensity(bandwidth=0.2, device="cpu").fit(X)
     sq = ((far[:, None, :] - X[None]) ** 2).sum(-1)
     brute = logsumexp(-sq / (2 * 0.2**2), axis=1) - math.log(200) + log_kernel_norm(0.2, 2, "gaussian")
-    np.testing.assert_allclose(kde.score_samples(far).numpy(), brute, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(kde.score_samples(far), brute, rtol=1e-12, atol=1e-9)
     x1 = rng.normal(size=(300, 1))
     for kernel in KERNELS:
         got = KernelDensity(bandwidth="silverman", kernel=kernel, device="cpu").fit(x1).score_samples(x1[:50])
         ref = SkKernelDensity(bandwidth="silverman", kernel=kernel).fit(x1).score_samples(x1[:50])
-        np.testing.assert_allclose(got.numpy(), ref, atol=1e-6)
+        np.testing.assert_allclose(got, ref, atol=1e-6)
 
 
 def test_kernel_normalisation_integrates_to_one():
     grid = np.linspace(-3, 3, 200001)
     for kernel in KERNELS:
         kde = KernelDensity(bandwidth=0.7, kernel=kernel, device="cpu").fit(np.zeros((1, 1)))
-        density = np.exp(kde.score_samples(grid[:, None]).numpy())
+        density = np.exp(kde.score_samples(grid[:, None]))
         assert np.trapezoid(density, grid) == pytest.approx(1.0, abs=1e-4)
 
 
@@ -72,7 +74,7 @@ def test_chunked_equals_unchunked(data):
     whole = KernelDensity(bandwidth=0.8, chunk_size=len(queries), device="cpu").fit(X, weights).score_samples(queries)
     for chunk in (1, 7, 64):
         chunked = KernelDensity(bandwidth=0.8, chunk_size=chunk, device="cpu").fit(X, weights).score_samples(queries)
-        torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-12)
 
 
 def test_score_is_mean_and_accepts_tensors(data):
@@ -107,9 +109,10 @@ def test_sample_moments(kernel, spread):
     p = weights / weights.sum()
     mean = p @ X
     cov = (X - mean).T @ ((X - mean) * p[:, None]) + spread * h**2 * np.eye(3)
-    _moment_check(samples.numpy(), mean, cov)
+    _moment_check(samples, mean, cov)
     assert index.min() >= 0 and index.max() < 50
-    torch.testing.assert_close(kde.sample(5, random_state=3), kde.sample(5, random_state=3))
+    np.testing.assert_array_equal(kde.sample(5, random_state=3)[0], kde.sample(5, random_state=3)[0])
+    assert kde.sample(2)[1] is None  # a KDE has no labels
 
 
 @pytest.mark.parametrize("kernel, cdf", [
@@ -120,10 +123,10 @@ def test_compact_kernel_samples_have_the_kernel_shape(kernel, cdf):
     # One training point at 0 and h = 1: the samples are draws from the kernel itself (KS test, 1-D);
     # in 3-D the squared radius of an Epanechnikov draw is Beta(3/2, 2), of a tophat draw Beta(3/2, 1).
     one_d = KernelDensity(bandwidth=1.0, kernel=kernel, device="cpu").fit(np.zeros((1, 1)))
-    draws = one_d.sample(5000, random_state=1).numpy()[:, 0]
+    draws = one_d.sample(5000, random_state=1)[0][:, 0]
     assert stats.kstest(draws, cdf).pvalue > 1e-3
     three_d = KernelDensity(bandwidth=1.0, kernel=kernel, device="cpu").fit(np.zeros((1, 3)))
-    r2 = (three_d.sample(5000, random_state=2).numpy() ** 2).sum(1)
+    r2 = (three_d.sample(5000, random_state=2)[0] ** 2).sum(1)
     b = 2.0 if kernel == "epanechnikov" else 1.0
     assert stats.kstest(r2, stats.beta(1.5, b).cdf).pvalue > 1e-3
 
@@ -131,7 +134,7 @@ def test_compact_kernel_samples_have_the_kernel_shape(kernel, cdf):
 def test_bandwidth_rules_match_sklearn_definitions():
     assert bandwidth_rule("scott", 1000, 2) == pytest.approx(1000 ** (-1 / 6))
     assert bandwidth_rule("silverman", 1000, 2) == pytest.approx((1000 * 4 / 4) ** (-1 / 6))
-    with pytest.raises(ValueError, match="unknown bandwidth rule"):
+    with pytest.raises(ValueError, match="unknown rule"):
         bandwidth_rule("normal", 10, 1)
     with pytest.raises(ValueError, match="n_samples"):
         bandwidth_rule("scott", 0, 1)
@@ -143,7 +146,7 @@ def test_cross_validation_picks_a_sensible_bandwidth():
     rng = np.random.default_rng(3)
     X = rng.normal(size=(1000, 1))
     grid = np.geomspace(0.02, 3.0, 40)
-    best, table = select_bandwidth(X, grid, cv=5, seed=0, device="cpu")
+    best, table = select_bandwidth(X, grid, cv=5, random_state=0, device="cpu")
     silverman = KernelDensity(bandwidth="silverman").fit(X).bandwidth_
     assert silverman / 2 < best < 2 * silverman, (best, silverman)
     assert table["mean_loglik"].shape == (40,) and table["fold_loglik"].shape == (5, 40)
@@ -155,8 +158,8 @@ def test_cross_validation_picks_a_sensible_bandwidth():
 def test_cross_validation_matches_a_manual_fold():
     rng = np.random.default_rng(4)
     X = rng.normal(size=(60, 2))
-    _, table = select_bandwidth(X, [0.5], cv=3, seed=7, device="cpu")
-    order = torch.randperm(60, generator=make_generator(7)).numpy()
+    _, table = select_bandwidth(X, [0.5], cv=3, random_state=7, device="cpu")
+    order = torch.randperm(60, generator=check_random_state(7)).numpy()
     folds = np.array_split(order, 3)
     manual = [KernelDensity(bandwidth=0.5, device="cpu").fit(X[np.concatenate([folds[j] for j in range(3) if j != k])])
               .score(X[folds[k]]) for k in range(3)]
@@ -166,17 +169,20 @@ def test_cross_validation_matches_a_manual_fold():
 # ----------------------------------------------------------------------------- input errors
 @pytest.mark.parametrize("bandwidth", [0.0, -1.0, float("nan"), float("inf"), "wide", True, None])
 def test_bad_bandwidth(bandwidth):
-    with pytest.raises(ValueError, match="bandwidth"):
-        KernelDensity(bandwidth=bandwidth)
+    kde = KernelDensity(bandwidth=bandwidth)   # stored unchanged, checked at fit
+    assert kde.bandwidth is bandwidth
+    with pytest.raises((ValueError, TypeError), match="bandwidth"):
+        kde.fit(np.zeros((3, 1)))
 
 
-def test_bad_constructor_arguments():
+def test_bad_constructor_arguments_fail_at_fit():
+    X = np.zeros((3, 1))
     with pytest.raises(ValueError, match="unknown kernel"):
-        KernelDensity(kernel="cosine")
+        KernelDensity(kernel="cosine").fit(X)
     with pytest.raises(ValueError, match="chunk_size"):
-        KernelDensity(chunk_size=0)
+        KernelDensity(chunk_size=0).fit(X)
     with pytest.raises(ValueError, match="dtype"):
-        KernelDensity(dtype=torch.int64)
+        KernelDensity(dtype=torch.int64).fit(X)
 
 
 def test_bad_fit_inputs():
@@ -191,7 +197,7 @@ def test_bad_fit_inputs():
         kde.fit(np.zeros((3, 1)), sample_weight=[1.0, 1.0])
     with pytest.raises(ValueError, match="non-negative"):
         kde.fit(np.zeros((2, 1)), sample_weight=[1.0, -1.0])
-    with pytest.raises(ValueError, match="sums to 0"):
+    with pytest.raises(ValueError, match="all weights are zero"):
         kde.fit(np.zeros((2, 1)), sample_weight=[0.0, 0.0])
 
 
@@ -242,3 +248,51 @@ def test_zero_weight_is_the_same_as_dropping_the_point(kernel):
     weighted = KernelDensity(bandwidth=3.0, kernel=kernel, device="cpu").fit(X, sample_weight=[1.0, 2.0, 0.0])
     dropped = KernelDensity(bandwidth=3.0, kernel=kernel, device="cpu").fit(X[:2], sample_weight=[1.0, 2.0])
     torch.testing.assert_close(weighted.score_samples(query), dropped.score_samples(query), rtol=0, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------- the chapter's implement-it exercises
+def _exercise_cells(chapter: str, title: str) -> tuple[str, str]:
+    """(solution source, check source) of one exercise of a chapter notebook."""
+    from pathlib import Path
+
+    from genlab.exercises import find_exercises, load_notebook
+
+    notebook = load_notebook(Path(__file__).resolve().parents[1] / "chapters" / f"{chapter}.ipynb")
+    cells = notebook["cells"]
+    exercise = next(e for e in find_exercises(notebook) if e.title.startswith(title))
+    return "".join(cells[exercise.solution]["source"]), "".join(cells[exercise.check]["source"])
+
+
+def _assert_check_is_helpful(chapter: str, title: str, namespace: dict, mistake, variable: str = "answer") -> None:
+    """The check refuses the stub and a typical mistake (with a hint) and accepts the chapter's solution."""
+    from genlab.exercises import ExerciseError, NotAttempted
+
+    solution, check_source = _exercise_cells(chapter, title)
+    with pytest.raises(NotAttempted):
+        exec(check_source, {**namespace, variable: ...})
+    with pytest.raises(ExerciseError, match="hint"):
+        exec(check_source, {**namespace, variable: mistake})
+    solved = dict(namespace)
+    exec(solution, solved)
+    exec(check_source, {**namespace, variable: solved[variable]})
+
+
+def _chapter05_namespace() -> dict:
+    from genlab.exercises import check
+
+    return {"x_train_1d": np.random.default_rng(0).normal(size=(300, 1)), "KernelDensity": KernelDensity,
+            "select_bandwidth": select_bandwidth, "device": "cpu", "torch": torch, "math": math, "check": check}
+
+
+def test_chapter05_kde_logpdf_check():
+    def log_of_sum(queries, data, h):                   # typical mistake: log(sum(exp)) underflows far out
+        kernels = torch.exp(-0.5 * ((queries[:, None] - data[None]) / h) ** 2) / (h * math.sqrt(2 * math.pi))
+        return torch.log(kernels.mean(1))
+    _assert_check_is_helpful("05_nonparametric", "Exercise 5.2", _chapter05_namespace(), log_of_sum, "answer_5_2")
+
+
+def test_chapter05_leave_one_out_check():
+    def keeps_itself(data, h):                          # typical mistake: x_i stays in its own KDE
+        log_kernels = -0.5 * ((data[:, None] - data[None]) / h) ** 2 - 0.5 * math.log(2 * math.pi) - math.log(h)
+        return (torch.logsumexp(log_kernels, 1) - math.log(len(data))).mean().item()
+    _assert_check_is_helpful("05_nonparametric", "Exercise 5.5", _chapter05_namespace(), keeps_itself, "answer_5_5")

@@ -66,7 +66,7 @@ def test_custom_extractor_module_is_used_through_features_or_forward():
 def test_kid_is_unbiased_for_equal_distributions_and_positive_for_shifted_ones():
     rng = np.random.default_rng(4)
     m, d, repeats = 40, 4, 300
-    same = [M.kid(rng.normal(size=(m, d)), rng.normal(size=(m, d)), n_subsets=1, subset_size=m).mean
+    same = [M.kid(rng.normal(size=(m, d)), rng.normal(size=(m, d)), n_subsets=1, subset_size=m, normalize=False).mean
             for _ in range(repeats)]
     standard_error = np.std(same, ddof=1) / math.sqrt(repeats)
     # Independent pairs: the mean of an unbiased estimator lies within a few standard errors of 0.
@@ -182,8 +182,8 @@ def test_classifier_cache_round_trip(tmp_path, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("the cached classifier should have been loaded, not retrained")
 
-    M._EXTRACTORS.clear()
-    monkeypatch.setattr(M, "train_classifier", no_training)
+    M.features._EXTRACTORS.clear()
+    monkeypatch.setattr(M.features, "train_classifier", no_training)
     second = M.get_feature_extractor("digits", device="cpu", epochs=1)
     assert second is not first
     assert second.test_accuracy == first.test_accuracy
@@ -266,7 +266,7 @@ def test_other_bad_inputs():
         M.frechet_distance(np.zeros(2), np.full((2, 2), np.nan), np.zeros(2), np.eye(2))
     with pytest.raises(ValueError, match="no default feature extractor for 5x5"):
         M.fid(torch.zeros(10, 1, 5, 5), torch.zeros(10, 1, 5, 5))
-    with pytest.raises(ValueError, match="extractor must be"):
+    with pytest.raises(TypeError, match="extractor must be"):
         M.fid(torch.zeros(10, 1, 8, 8), torch.zeros(10, 1, 8, 8), extractor=3)
     with pytest.raises(ValueError, match="must be features"):
         M.fid(np.zeros(10), np.zeros(10))
@@ -300,16 +300,11 @@ def test_real_floor_on_features_is_close_to_ideal():
     assert floor["fid"] < 0.1 and abs(floor["c2st"] - 0.5) < 3 * math.sqrt(0.25 / 400)
 
 
-# ----------------------------------------------------------------------------- the leaderboard script
+# ----------------------------------------------------------------------------- the leaderboard (genlab.results)
 def _leaderboard_module():
-    import importlib
-    import sys
-    from pathlib import Path
+    from genlab.results import leaderboard
 
-    folder = str(Path(__file__).resolve().parents[1] / "benchmarks")
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    return importlib.import_module("leaderboard")
+    return leaderboard
 
 
 def _board(fid: float, nll: float, accuracy: float = 0.95, profile: str = "quick") -> dict:
@@ -336,3 +331,150 @@ def test_leaderboard_freshness_check(tmp_path):
         L.build_leaderboard("quick", models=["GAN"])
     with pytest.raises(ValueError, match="unknown dataset"):
         L.Dataset("cifar")
+
+
+# ----------------------------------------------------------------------------- bad input and faults
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch):
+    """An empty classifier cache and one-epoch training, so the first call trains the extractor."""
+    monkeypatch.setenv("GENLAB_CACHE", str(tmp_path))
+    monkeypatch.setenv(M.EPOCHS_ENV, "1")
+    monkeypatch.setattr(M.features, "_EXTRACTORS", {})
+    return tmp_path
+
+
+def test_metrics_train_the_default_extractor_with_an_empty_cache(empty_cache):
+    from genlab.data import load_digits, load_mnist
+
+    digits = load_digits("test")[0]
+    assert M.fid(digits[:200], digits[200:]) >= 0.0
+    assert 1.0 <= M.inception_score(digits, splits=2).mean <= 10.0
+    assert M.classifier_cache_path("digits").is_file()
+    mnist = load_mnist("test")[0][:100]
+    precision, recall = M.precision_recall(mnist[:50], mnist[50:])
+    assert 0.0 <= precision <= 1.0 and 0.0 <= recall <= 1.0
+    assert M.classifier_cache_path("mnist").parent == empty_cache
+
+
+def test_extractor_does_not_change_the_callers_mode():
+    net = nn.Sequential(nn.Flatten(), nn.Dropout(0.5))
+    net.train()
+    images = torch.rand(30, 1, 3, 3)
+    M.extract_features(images, net)
+    assert net.training, "the caller's module must come back in training mode"
+
+
+def test_frechet_distance_of_huge_equal_covariances_is_finite():
+    big = 1e300 * np.eye(3)
+    assert M.frechet_distance(np.zeros(3), big, np.zeros(3), big) == pytest.approx(0.0, abs=1e288)
+    assert M.frechet_distance(np.ones(3), 4e300 * np.eye(3), np.zeros(3), 1e300 * np.eye(3)) == pytest.approx(3e300)
+
+
+def test_unknown_extractor_names_are_rejected_even_for_features():
+    x = np.random.default_rng(0).normal(size=(20, 2))
+    with pytest.raises(ValueError, match="unknown extractor 'cifar'"):
+        M.fid(x, x, extractor="cifar")
+    with pytest.raises(ValueError, match="unknown extractor 'pixel'"):
+        M.memorization(x, x, x, extractor="pixel")
+
+
+@pytest.mark.parametrize("call, argument", [
+    (lambda x: M.precision_recall(x, x, max_samples=-1), "max_samples"),
+    (lambda x: M.precision_recall(x, x, batch_size=0), "batch_size"),
+    (lambda x: M.density_coverage(x, x, batch_size=0), "batch_size"),
+    (lambda x: M.fid(x, x, batch_size=0), "batch_size"),
+    (lambda x: M.memorization(x, x, x, batch_size=0), "batch_size"),
+    (lambda x: M.kid(x, x, seed=-1), "seed"),
+    (lambda x: M.nats_to_bits_per_dim("abc", 64), "nats"),
+    (lambda x: M.bits_per_dim_to_nats([1.0, "a"], 64), "bits_per_dim"),
+])
+def test_bad_arguments_are_named(call, argument):
+    x = np.random.default_rng(0).normal(size=(20, 2))
+    with pytest.raises((ValueError, TypeError), match=argument):
+        call(x)
+
+
+def test_numpy_scalars_are_accepted():
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    assert M.precision_recall(x, x, k=np.int64(3), max_samples=np.int32(30)) == M.precision_recall(
+        x, x, k=3, max_samples=30)
+    assert M.kid(x, x, n_subsets=np.int64(3), seed=np.int64(1)).mean == M.kid(x, x, n_subsets=3, seed=1).mean
+    assert M.nats_to_bits_per_dim(np.float32(64 * math.log(2)), np.int64(64)) == pytest.approx(1.0)
+    assert M.memorization(x, x, x, quantile=np.float64(0.05)).copy_fraction == 1.0
+
+
+class _Levels(nn.Module):
+    """A stand-in extractor with the digits' input range (no training needed)."""
+
+    input_range = (0.0, 16.0)
+    dataset = "digits"
+
+    def forward(self, x):
+        return x.flatten(1)
+
+
+@pytest.mark.parametrize("transform, found", [
+    (lambda d: d * 100, r"\[0, 1600\]"), (lambda d: -d, r"\[-16, -?0\]"), (lambda d: d / 16, "rescaled to \\[0, 1\\]")])
+def test_images_outside_the_extractors_range_are_refused(transform, found):
+    from genlab.data import load_digits
+
+    digits = load_digits("test")[0]
+    with pytest.raises(ValueError, match=found):
+        M.fid(transform(digits), digits, extractor=_Levels())
+    classifier = M.DigitClassifier("digits")
+    with pytest.raises(ValueError, match=found):
+        M.inception_score(transform(digits), classifier, splits=2)
+
+
+def test_kid_unit_is_stated_and_scale_free():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(200, 4)), rng.normal(size=(200, 4)) + 0.5
+    scaled = M.kid(100 * x, 100 * y, n_subsets=5)
+    assert scaled.mean == pytest.approx(M.kid(x, y, n_subsets=5).mean, rel=1e-9)
+    assert "1e3" in M.KID_UNIT
+
+
+# ----------------------------------------------------------------------------- chapter 14's implement-it exercise
+def _chapter_cell(chapter: str, startswith: str) -> str:
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "chapters" / chapter
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        text = "".join(cell["source"])
+        if cell["cell_type"] == "code" and text.startswith(startswith):
+            return text
+    raise AssertionError(f"no cell starting with {startswith!r} in {chapter}")
+
+
+def _run_fid_check(answer):
+    import warnings
+
+    import scipy.linalg
+
+    from genlab.exercises import check
+
+    source = _chapter_cell("14_evaluation.ipynb", "trial_rng = np.random.default_rng(14)")
+    exec(source, {"np": np, "metrics": M, "check": check, "answer": answer, "warnings": warnings, "scipy": scipy})
+
+
+def _fid_solution(real, fake):
+    m1, m2 = real.mean(0), fake.mean(0)
+    c1, c2 = np.atleast_2d(np.cov(real, rowvar=False)), np.atleast_2d(np.cov(fake, rowvar=False))
+    return float(np.sum((m1 - m2) ** 2) + np.trace(c1 + c2 - 2 * scipy.linalg.sqrtm(c1 @ c2).real))
+
+
+def _fid_without_square(real, fake):  # a typical mistake: the distance of the means, not its square
+    m1, m2 = real.mean(0), fake.mean(0)
+    c1, c2 = np.atleast_2d(np.cov(real, rowvar=False)), np.atleast_2d(np.cov(fake, rowvar=False))
+    return float(np.linalg.norm(m1 - m2) + np.trace(c1 + c2 - 2 * scipy.linalg.sqrtm(c1 @ c2).real))
+
+
+def test_exercise_14_1_check_fails_helpfully_and_accepts_the_solution():
+    from genlab.exercises import ExerciseError, NotAttempted
+
+    with pytest.raises(NotAttempted):
+        _run_fid_check(...)
+    with pytest.raises(ExerciseError, match="squared"):
+        _run_fid_check(_fid_without_square)
+    _run_fid_check(_fid_solution)

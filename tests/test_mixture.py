@@ -93,10 +93,15 @@ def test_score_samples_bic_aic_match_sklearn_given_same_parameters(blobs, covari
 def test_fit_predict_equals_predict_and_proba_rows_sum_to_one(blobs):
     gm = GaussianMixture(4, random_state=0, device=CPU)
     labels = gm.fit_predict(blobs)
-    assert torch.equal(labels, gm.predict(blobs))
+    assert isinstance(labels, np.ndarray)  # NumPy in, NumPy out
+    np.testing.assert_array_equal(labels, gm.predict(blobs))
     proba = gm.predict_proba(blobs)
     assert proba.shape == (len(blobs), 4)
-    torch.testing.assert_close(proba.sum(1), torch.ones(len(blobs), dtype=proba.dtype))
+    np.testing.assert_allclose(proba.sum(1), np.ones(len(blobs)))
+    # torch in, torch out (on the input's device)
+    tensor_labels = gm.predict(torch.as_tensor(blobs))
+    assert isinstance(tensor_labels, torch.Tensor) and tensor_labels.device.type == "cpu"
+    np.testing.assert_array_equal(tensor_labels.numpy(), labels)
 
 
 def test_float32_and_tensor_input(blobs):
@@ -119,7 +124,9 @@ def test_n_init_keeps_the_best_restart(blobs):
 def test_sample_shapes_and_label_counts(blobs, covariance_type):
     gm = GaussianMixture(4, covariance_type=covariance_type, random_state=0, device=CPU).fit(blobs)
     n = 20000
-    X, labels = gm.sample(n)
+    X, labels = gm.sample(n, random_state=0)
+    assert isinstance(X, np.ndarray) and isinstance(labels, np.ndarray)  # fitted on NumPy
+    X, labels = torch.as_tensor(X), torch.as_tensor(labels)
     assert X.shape == (n, 3) and labels.shape == (n,)
     assert torch.all(labels[1:] >= labels[:-1]), "labels come grouped by component"
     counts = torch.bincount(labels, minlength=4).double()
@@ -133,12 +140,20 @@ def test_sample_shapes_and_label_counts(blobs, covariance_type):
     assert torch.all((members.mean(0) - gm.means_[biggest]).abs() <= 5 * spread / math.sqrt(len(members)))
 
 
-def test_sample_stream_advances_and_is_seeded(blobs):
+def test_sample_random_state_contract(blobs):
     a = GaussianMixture(2, random_state=0, device=CPU).fit(blobs)
     b = GaussianMixture(2, random_state=0, device=CPU).fit(blobs)
-    first, _ = a.sample(5)
-    assert torch.equal(first, b.sample(5)[0])
-    assert not torch.equal(first, a.sample(5)[0])
+    first, _ = a.sample(5, random_state=3)
+    np.testing.assert_array_equal(first, b.sample(5, random_state=3)[0])      # an int: the same draws
+    np.testing.assert_array_equal(first, a.sample(5, random_state=3)[0])      # ... every call
+    generator = torch.Generator().manual_seed(3)
+    np.testing.assert_array_equal(first, a.sample(5, random_state=generator)[0])
+    assert not np.array_equal(first, a.sample(5, random_state=generator)[0])  # a generator advances
+    assert not np.array_equal(a.sample(5)[0], a.sample(5)[0])                 # None: fresh entropy
+    on_tensor = GaussianMixture(2, random_state=0, device=CPU).fit(torch.as_tensor(blobs))
+    X, labels = on_tensor.sample(5, random_state=3)
+    assert isinstance(X, torch.Tensor) and isinstance(labels, torch.Tensor)
+    np.testing.assert_allclose(X.numpy(), first)
 
 
 def test_bic_picks_true_number_of_components():
@@ -153,7 +168,7 @@ def test_singular_component_is_repaired_and_named():
     means = np.array([[0.0, 0.0], [8.0, 8.0]])
     with pytest.warns(RuntimeWarning, match=r"component\(s\) \[1\]"):
         gm = GaussianMixture(2, reg_covar=0.0, means_init=means, device=CPU, max_iter=5).fit(X)
-    assert torch.isfinite(gm.covariances_).all() and torch.isfinite(gm.score_samples(X)).all()
+    assert torch.isfinite(gm.covariances_).all() and np.isfinite(gm.score_samples(X)).all()
     with pytest.raises(ValueError):  # scikit-learn stops on the same data
         SkGaussianMixture(2, reg_covar=0.0, means_init=means, max_iter=5).fit(X)
 
@@ -164,7 +179,7 @@ def test_singular_other_types_stay_finite(covariance_type):
     with pytest.warns(RuntimeWarning, match="singular covariance"):
         gm = GaussianMixture(2, covariance_type=covariance_type, reg_covar=0.0,
                              means_init=[[1.0, 2.0], [5.0, -1.0]], device=CPU, max_iter=3).fit(X)
-    assert torch.isfinite(gm.score_samples(X)).all()
+    assert np.isfinite(gm.score_samples(X)).all()
 
 
 def test_convergence_warning_when_max_iter_too_small(blobs):
@@ -208,7 +223,7 @@ def test_bad_inputs_raise(blobs):
         GaussianMixture(device=CPU).fit(np.array([[0.0, 1.0], [np.nan, 2.0], [1.0, 1.0]]))
     with pytest.raises(ValueError, match="n_components=5 is larger than the number of samples"):
         GaussianMixture(5, device=CPU).fit(np.zeros((3, 2)))
-    with pytest.raises(ValueError, match="at least 2 rows"):
+    with pytest.raises(ValueError, match="at least 2 samples"):
         GaussianMixture(1, device=CPU).fit(np.zeros((1, 2)))
     with pytest.raises(ValueError, match="2-D"):
         GaussianMixture(device=CPU).fit(np.zeros((4, 2, 2)))
@@ -273,11 +288,11 @@ def test_categorical_images_are_flattened_and_sampled(digits):
     model = CategoricalMixture(3, n_categories=17, random_state=0, device=CPU).fit(images)
     assert model.probs_.shape == (3, 64, 17)
     torch.testing.assert_close(model.probs_.sum(-1), torch.ones(3, 64, dtype=torch.float64))
-    X, labels = model.sample(50)
+    X, labels = model.sample(50, random_state=0)
     assert X.shape == (50, 64) and labels.shape == (50,)
-    assert X.min() >= 0 and X.max() <= 16 and X.dtype == torch.int64
+    assert X.min() >= 0 and X.max() <= 16 and X.dtype == (torch.int64 if isinstance(X, torch.Tensor) else np.int64)
     assert model.predict_proba(images).shape == (len(images), 3)
-    assert torch.isfinite(model.score_samples(X)).all()
+    assert np.isfinite(np.asarray(model.score_samples(X))).all()
 
 
 def test_bernoulli_mixture_recovers_two_prototypes():
@@ -326,4 +341,61 @@ def test_categorical_sparse_indicators_match_dense(digits):
     sparse.fit(train)
     assert sparse._prepare(sparse._validate_X(test, CPU)).is_sparse
     assert torch.allclose(sparse.probs_, dense.probs_, atol=1e-10)
-    assert torch.allclose(sparse.score_samples(test), dense.score_samples(test), atol=1e-8)
+    np.testing.assert_allclose(np.asarray(sparse.score_samples(test)), np.asarray(dense.score_samples(test)), atol=1e-8)
+
+
+# ---------------------------------------------------------------------------- the chapter's implement-it exercises
+def _exercise_cells(chapter: str, title: str) -> tuple[str, str]:
+    """(solution source, check source) of one exercise of a chapter notebook."""
+    from pathlib import Path
+
+    from genlab.exercises import find_exercises, load_notebook
+
+    notebook = load_notebook(Path(__file__).resolve().parents[1] / "chapters" / f"{chapter}.ipynb")
+    cells = notebook["cells"]
+    exercise = next(e for e in find_exercises(notebook) if e.title.startswith(title))
+    return "".join(cells[exercise.solution]["source"]), "".join(cells[exercise.check]["source"])
+
+
+def _assert_check_is_helpful(chapter: str, title: str, namespace: dict, mistake, variable: str = "answer") -> None:
+    """The check refuses the stub and a typical mistake (with a hint) and accepts the chapter's solution."""
+    from genlab.exercises import ExerciseError, NotAttempted
+
+    solution, check_source = _exercise_cells(chapter, title)
+    with pytest.raises(NotAttempted):
+        exec(check_source, {**namespace, variable: ...})
+    with pytest.raises(ExerciseError, match="hint"):
+        exec(check_source, {**namespace, variable: mistake})
+    solved = dict(namespace)
+    exec(solution, solved)
+    exec(check_source, {**namespace, variable: solved[variable]})
+
+
+@pytest.fixture(scope="module")
+def chapter03():
+    import warnings
+
+    from genlab.exercises import check
+
+    X2, _ = make_blobs(n_samples=400, centers=[[-4, -1], [0, 3], [4, -1]], cluster_std=1.0, random_state=0)
+    em = GaussianMixture(3, random_state=0, device=CPU).fit(X2)
+    return {"em": em, "X2": X2, "torch": torch, "check": check, "warnings": warnings,
+            "GaussianMixture": GaussianMixture, "device": CPU}
+
+
+def test_chapter03_e_step_check(chapter03):
+    def unnormalised(X, weights, means, covariances):   # typical mistake: p(x, k) instead of p(k | x)
+        return torch.stack([torch.distributions.MultivariateNormal(means[k], covariance_matrix=covariances[k])
+                            .log_prob(X).exp() * weights[k] for k in range(len(weights))], dim=1)
+    _assert_check_is_helpful("03_gaussian_mixtures", "Exercise 3.2", chapter03, unnormalised)
+
+
+def test_chapter03_m_step_check(chapter03):
+    def over_n(X, resp, reg_covar):                      # typical mistake: divide by N instead of N_k
+        nk = resp.sum(0)
+        means = (resp.T @ X) / len(X)
+        diff = X[None] - means[:, None]
+        cov = torch.einsum("nk,kni,knj->kij", resp, diff, diff) / len(X) + reg_covar * torch.eye(X.shape[1],
+                                                                                               dtype=X.dtype)
+        return nk / len(X), means, cov
+    _assert_check_is_helpful("03_gaussian_mixtures", "Exercise 3.4", chapter03, over_n)

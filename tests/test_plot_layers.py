@@ -53,7 +53,7 @@ def test_conv_blocks_round_trip_shapes(size):
 def test_layer_bad_input():
     with pytest.raises(ValueError, match="8x8 or 28x28"):
         ConvEncoder(32, 4)
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="in_features"):
         ConvDecoder(0, 8)
     with pytest.raises(ValueError, match="two positive"):
         mlp([4])

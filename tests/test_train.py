@@ -5,8 +5,7 @@ import torch
 from torch import nn
 
 from genlab.device import seed_everything
-from genlab.train import (Callback, LambdaCallback, Trainer, TrainingDiverged, load_checkpoint,
-                          save_checkpoint)
+from genlab.train import Callback, LambdaCallback, Trainer, TrainingDiverged, load_checkpoint, save_checkpoint
 
 
 class Regressor(nn.Module):
@@ -67,7 +66,7 @@ def test_checkpoint_is_atomic_and_weights_only(tmp_path):
     trainer.fit(make_data(64), epochs=1)
     assert path.is_file() and not list(tmp_path.glob("*.tmp"))
     state = load_checkpoint(path)
-    assert state["epoch"] == 1 and "optimizer" in state
+    assert state["epoch"] == 1 and "model" in state["optimizers"]
 
 
 def test_load_checkpoint_refuses_pickled_objects(tmp_path):
@@ -177,7 +176,132 @@ def test_bad_fit_arguments(tmp_path):
         trainer.fit((x, y), epochs=1)
     with pytest.raises(ValueError, match="empty"):
         trainer.fit(torch.empty(0, 4), epochs=1)
-    with pytest.raises(ValueError, match="cannot train on"):
+    with pytest.raises(ValueError, match="cannot use .* as the training data"):
         trainer.fit("not data", epochs=1)
     with pytest.raises(ValueError, match="unknown callback hooks"):
         LambdaCallback(on_step=lambda: None)
+
+
+# ------------------------------------------------------------------ models with their own step
+class TwoOptimizerModel(nn.Module):
+    """Two halves, each minimising its own loss with its own optimiser (the shape of a GAN's step)."""
+
+    def __init__(self, explode_at: int | None = None) -> None:
+        super().__init__()
+        self.first, self.second = Regressor(), Regressor()
+        self.calls, self.explode_at = 0, explode_at
+
+    def configure_optimizers(self):
+        return {"first": torch.optim.Adam(self.first.parameters(), lr=1e-2),
+                "second": torch.optim.SGD(self.second.parameters(), lr=1e-2, momentum=0.9)}
+
+    def training_step(self, batch, optimizers):
+        self.calls += 1
+        first = self.first.loss(batch)
+        if self.explode_at is not None and self.calls >= self.explode_at:
+            first = first * float("nan")
+        logs = {"first": optimizers.step("first", first)}
+        logs["second"] = optimizers.step("second", self.second.loss(batch))
+        return logs
+
+    def loss(self, batch):
+        return self.first.loss(batch)
+
+
+def test_custom_step_trains_every_optimizer_and_logs_each_value():
+    seed_everything(0)
+    trainer = Trainer(TwoOptimizerModel(), batch_size=32, progress=False)
+    history = trainer.fit(make_data(), epochs=6, val_data=make_data(64, seed=1))
+    assert set(history.metrics) == {"first", "second"} and len(history.metrics["second"]) == 6
+    assert history.train_loss == history.metrics["first"]  # no "loss" key: the first value is the headline
+    assert history.metrics["second"][-1] < 0.5 * history.metrics["second"][0]
+    assert len(history.val_loss) == 6
+    with pytest.raises(AttributeError, match="several optimizers"):
+        _ = trainer.optimizer
+
+
+def test_custom_step_resumes_exactly_with_all_optimizers(tmp_path):
+    data = make_data()
+    seed_everything(3)
+    uninterrupted = Trainer(TwoOptimizerModel(), batch_size=32, progress=False, ema_decay=0.9).fit(data, epochs=4)
+    path = tmp_path / "run.pt"
+    seed_everything(3)
+    Trainer(TwoOptimizerModel(), batch_size=32, progress=False, ema_decay=0.9, checkpoint_path=path).fit(data, epochs=2)
+    state = load_checkpoint(path)
+    assert set(state["optimizers"]) == {"first", "second"}
+    assert state["optimizers"]["second"]["state"]  # SGD momentum buffers are saved too
+    seed_everything(999)
+    resumed = Trainer(TwoOptimizerModel(), batch_size=32, progress=False, ema_decay=0.9, checkpoint_path=path)
+    history = resumed.fit(data, epochs=4, resume=True)
+    assert history.metrics == uninterrupted.metrics
+
+
+def test_custom_step_nan_stops_before_the_update_and_keeps_the_checkpoint(tmp_path):
+    path = tmp_path / "run.pt"
+    trainer = Trainer(TwoOptimizerModel(explode_at=5), batch_size=32, progress=False, checkpoint_path=path)
+    before = None
+
+    def remember(t, epoch, logs):
+        nonlocal before
+        before = {k: v.clone() for k, v in t.model.state_dict().items()}
+
+    trainer.callbacks.append(LambdaCallback(on_epoch_end=remember))
+    with pytest.raises(TrainingDiverged, match="first loss became nan at epoch 3, step 1.*last good checkpoint"):
+        trainer.fit(make_data(64), epochs=5)
+    assert load_checkpoint(path)["epoch"] == 2
+    for key, value in trainer.model.state_dict().items():
+        assert torch.isfinite(value).all(), key  # the NaN loss never reached the weights
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path):
+    path = tmp_path / "run.pt"
+    Trainer(Regressor(), progress=False, checkpoint_path=path).fit(make_data(64), epochs=1)
+    with pytest.raises(ValueError, match="optimizers"):
+        Trainer(TwoOptimizerModel(), progress=False, checkpoint_path=path).fit(make_data(64), epochs=2, resume=True)
+
+
+def test_a_model_with_its_own_optimizers_refuses_trainer_learning_rates():
+    with pytest.raises(ValueError, match="configure_optimizers"):
+        Trainer(TwoOptimizerModel(), lr=1e-3, progress=False)
+
+
+def test_evaluate_restores_train_mode_even_when_the_loss_raises():
+    class Broken(Regressor):
+        def loss(self, batch):
+            raise RuntimeError("boom")
+
+    model = Broken().train()
+    trainer = Trainer(model, progress=False)
+    with pytest.raises(RuntimeError, match="boom"):
+        trainer.evaluate(make_data(8))
+    assert model.training
+    model.eval()
+    with pytest.raises(RuntimeError):
+        trainer.evaluate(make_data(8))
+    assert not model.training
+
+
+def test_numpy_scalars_are_accepted():
+    import numpy as np
+    trainer = Trainer(Regressor(), lr=np.float32(1e-2), batch_size=np.int64(16), grad_clip=np.float64(1.0),
+                      seed=np.int64(3), progress=False)
+    history = trainer.fit(make_data(64), epochs=np.int64(2), val_data=make_data(16), patience=np.int64(1))
+    assert 1 <= len(history.train_loss) <= 2
+
+
+@pytest.mark.parametrize("kwargs, argument", [
+    ({"grad_clip": "a"}, "grad_clip"), ({"lr": "a"}, "lr"), ({"batch_size": 2.5}, "batch_size"),
+    ({"batch_size": True}, "batch_size"), ({"ema_decay": 1.0}, "ema_decay"), ({"seed": -1}, "seed"),
+    ({"weight_decay": -1.0}, "weight_decay"), ({"progress": "yes"}, "progress"), ({"callbacks": [print]}, "callbacks"),
+    ({"device": 3}, "device"), ({"checkpoint_path": 3}, "checkpoint_path"),
+])
+def test_trainer_arguments_are_validated(kwargs, argument):
+    with pytest.raises((TypeError, ValueError), match=argument):
+        Trainer(Regressor(), **({"progress": False} | kwargs))
+
+
+@pytest.mark.parametrize("patience", [-1, 0, 0.5, "2"])
+def test_patience_is_validated(patience):
+    trainer = Trainer(Regressor(), progress=False)
+    with pytest.raises((TypeError, ValueError), match="patience"):
+        trainer.fit(make_data(32), epochs=1, val_data=make_data(8), patience=patience)

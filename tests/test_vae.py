@@ -6,12 +6,12 @@ import math
 import pytest
 import torch
 
+from genlab.autoregressive import CausalConvDecoder, MADEDecoder
 from genlab.base import NotFittedError
 from genlab.data import load_digits
-from genlab.autoregressive import CausalConvDecoder, MADEDecoder
 from genlab.priors import make_prior
 from genlab.train import Trainer
-from genlab.vae import CVAE, VAE, KLWarmup, discretized_logistic_log_prob, gaussian_kl
+from genlab.vae import CVAE, VAE, KLWarmup, discretized_logistic_log_prob, gaussian_kl, negative_elbo_exercise
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +100,9 @@ def test_shapes_and_finite_losses(digits, kwargs):
     assert model.elbo(x).shape == (6,)
     assert model.log_importance_bound(x, k=7).shape == (6,)
     assert model.interpolate(x[0], x[1], steps=5).shape == (5, 1, 8, 8)
-    model.n_updates += 1  # pretend trained: sampling only needs the flag
-    samples = model.sample(4)
+    model.mark_updated()  # pretend trained: sampling only needs the flag
+    samples = model.sample(4, random_state=0)
+    assert torch.equal(samples, model.sample(4, random_state=0))
     assert samples.shape == (4, 1, 8, 8)
     assert samples.min() >= 0 and samples.max() <= 16 and torch.all(samples == samples.round())
 
@@ -133,7 +134,7 @@ def test_log_prob_needs_training_and_valid_k(trained, digits):
         VAE(latent_dim=2, hidden=8).log_prob(digits[0][:2])
     with pytest.raises(ValueError, match="trained"):
         VAE(latent_dim=2, hidden=8).sample(2)
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
         trained.log_prob(digits[0][:2], k=0)
     assert trained.fitted and trained.log_prob(digits[0][:3], k=5).shape == (3,)
 
@@ -146,6 +147,9 @@ def test_training_lowers_the_loss(digits):
     Trainer(model, lr=3e-3, progress=False).fit(x, epochs=5)
     after = Trainer(model, progress=False).evaluate(x)
     assert after < before - 20, (before, after)
+    assert int(model.n_updates) == 5 * 4  # counted by the Trainer (mark_updated), not by loss()
+    model.train()
+    model.loss(x[:8])
     assert int(model.n_updates) == 5 * 4
 
 
@@ -194,7 +198,7 @@ def test_cvae_samples_follow_the_class(digits):
     class_means = torch.stack([x[y == c].mean(0).flatten() for c in range(10)])
     hits = 0
     for c in range(10):
-        samples = model.sample(40, y=c)
+        samples = model.sample(40, y=c, random_state=c)
         assert samples.shape == (40, 1, 8, 8)
         nearest = torch.cdist(samples.flatten(1).mean(0, keepdim=True), class_means).argmin().item()
         hits += nearest == c
@@ -241,10 +245,11 @@ def test_bernoulli_range_is_checked():
     (dict(decoder_dropout=-0.1), "decoder_dropout"), (dict(n_levels=1), "n_levels"), (dict(hidden=0), "hidden"),
     (dict(image_shape=(3, 8, 8)), "image_shape"), (dict(prior="flow"), "prior"),
     (dict(prior="mog", n_components=0), "n_components"), (dict(likelihood="bernoulli", decoder="made"), "made"),
-    (dict(likelihood="bernoulli", decoder="causal_conv"), "causal_conv"), (dict(decoder="causal_conv", ar_kernel=0), "kernel_size"),
+    (dict(likelihood="bernoulli", decoder="causal_conv"), "causal_conv"),
+    (dict(decoder="causal_conv", ar_kernel=0), "ar_kernel"),
 ])
 def test_bad_options_raise(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((ValueError, TypeError), match=match):
         VAE(**kwargs)
 
 
@@ -256,7 +261,7 @@ def test_other_bad_arguments(trained, digits):
         trained.decode(torch.zeros(2, 3))
     with pytest.raises(ValueError, match="NaN"):
         trained.decode(torch.full((2, 8), float("nan")))
-    with pytest.raises(ValueError, match="n must be"):
+    with pytest.raises(ValueError, match="n_samples must be"):
         trained.sample(0)
     with pytest.raises(ValueError, match="batch_size"):
         trained.log_prob(x, k=2, batch_size=0)
@@ -279,12 +284,46 @@ def test_cvae_label_checks(digits):
         model.loss(x)
     with pytest.raises(ValueError, match="0..9"):
         model.loss((x, torch.full((4,), 10)))
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValueError, match="labels for 4 rows"):
         model.loss((x, y[:3]))
-    with pytest.raises(ValueError, match="integers"):
+    with pytest.raises(ValueError, match="integer"):
         model.loss((x, torch.full((4,), 0.5)))
-    model.n_updates += 1
+    model.mark_updated()
     with pytest.raises(ValueError, match="class of the samples"):
         model.sample(2)
     with pytest.raises(ValueError, match="VampPrior"):
         CVAE(prior="vamp")
+
+
+def _negative_elbo(x, mu, logvar, eps, decoder, *, sign=1.0, kl_weight=1.0, reduce="mean"):
+    z = mu + torch.exp(0.5 * logvar) * eps
+    log_px = -torch.nn.functional.cross_entropy(decoder(z), x[:, 0].long(), reduction="none").sum((1, 2))
+    kl = 0.5 * (mu ** 2 + logvar.exp() - logvar - 1).sum(1)
+    value = sign * (kl_weight * kl - log_px)
+    return value.mean() if reduce == "mean" else value.sum()
+
+
+@pytest.mark.parametrize("mistake, match", [
+    (dict(sign=-1.0), "sign"), (dict(kl_weight=0.0), "KL term is missing"), (dict(kl_weight=-1.0), "wrong sign"),
+    (dict(reduce="sum"), "sum vs mean"),
+])
+def test_negative_elbo_exercise_names_the_mistake(digits, mistake, match):
+    from genlab.exercises import ExerciseError, NotAttempted, check
+
+    x = digits[0][:64]
+    torch.manual_seed(0)
+    model = VAE(latent_dim=4, hidden=32)
+    with torch.no_grad():  # posterior means near 2: a KL of several nats, so every mistake changes the value
+        model.encoder_head.bias[:4] = 2.0
+
+    def run(answer):
+        got, expected, hint = negative_elbo_exercise(answer, model, x, seed=1)
+        return check("Exercise 9.3", got, expected, rtol=1e-4, hint=hint)
+
+    assert run(_negative_elbo)
+    with pytest.raises(NotAttempted):
+        run(...)
+    with pytest.raises(ExerciseError, match=match):
+        run(lambda *args: _negative_elbo(*args, **mistake))
+    with pytest.raises(ExerciseError, match="reparameterisation"):
+        run(lambda x, mu, logvar, eps, decoder: _negative_elbo(x, mu, logvar, 0 * eps, decoder))

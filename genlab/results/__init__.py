@@ -3,7 +3,10 @@
 :func:`provenance` describes the run (commit, UTC date, library versions, device, CPU, threads,
 arguments, profile, AMP); :func:`save_results` writes a JSON payload atomically with it, and
 :func:`load_results` reads one back. The course's leaderboard, likelihood ledger and reference table
-build on these.
+build on these: :mod:`genlab.results.leaderboard` (model registry, scoring, floor, tables, merge),
+:mod:`genlab.results.ledger` (the VAE family's test likelihoods and the one digits training recipe),
+:mod:`genlab.results.references` (literature numbers, defined once, with sources) and
+:mod:`genlab.results.timing`. Import those submodules explicitly (they load model families lazily).
 """
 from __future__ import annotations
 
@@ -56,9 +59,15 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def provenance(*, args: Any = None, device: torch.device | str | None = None, amp: bool | None = None) -> dict[str, Any]:
+def provenance(*, args: Any = None, device: torch.device | str | None = None,
+               amp: bool | None = None) -> dict[str, Any]:
     """Where and how a result was measured, as a JSON-ready dict."""
-    device = torch.device(device) if device is not None else None
+    if amp is not None and not isinstance(amp, bool):
+        raise TypeError(f"amp must be True, False or None, got {type(amp).__name__}")
+    try:
+        device = torch.device(device) if device is not None else None
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be a torch.device or a string such as 'cpu' or 'cuda', got {device!r}") from None
     gpu = torch.cuda.get_device_name(device) if device is not None and device.type == "cuda" else None
     return {
         "commit": _git_commit(),
