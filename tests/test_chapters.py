@@ -67,6 +67,8 @@ def test_exercises_follow_the_convention(path):
     assert len(checks) >= 3, f"{path.name}: needs at least 3 check(...) cells"
     for cell in solutions:
         assert "hide-input" in cell["metadata"]["tags"], f"{path.name}: a solution cell is not hidden in the book"
+        assert cell["metadata"].get("jupyter", {}).get("source_hidden"), \
+            f"{path.name}: a solution cell is not collapsed in JupyterLab (metadata jupyter.source_hidden)"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
