@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import time
@@ -48,11 +49,13 @@ def times_from_junit(report: Path) -> dict[str, dict]:
         name = case.get("file") or case.get("classname", "")
         if ".ipynb" not in name:
             continue
-        notebook = Path(name.split("::")[0]).name
+        # pytest names a notebook's cells "chapters/NN_name.ipynb" (file) or "chapters.NN_name.ipynb" (classname)
+        notebook = re.sub(r"^.*?(\d\d_[^/]*\.ipynb)$", r"\1", name.split("::")[0])
         per_file[notebook] += float(case.get("time", 0.0))
         if case.find("failure") is not None or case.find("error") is not None:
             failed.add(notebook)
-    return {nb: {"wall_s": round(t, 1), "cpu_s": None, "passed": nb not in failed, "summary": "from JUnit report"}
+    return {nb: {"wall_s": round(t, 1), "cpu_s": None, "passed": nb not in failed,
+                 "summary": "from a JUnit report: the cells' run times, kernel start-up not included"}
             for nb, t in sorted(per_file.items())}
 
 
