@@ -6,6 +6,7 @@ import pytest
 import scipy.special
 import scipy.stats as st
 import torch
+from exercise_checks import assert_check_is_helpful
 from torch import distributions as D
 
 from genlab.distributions import beta_bernoulli_update, fit_mle, heldout_log_likelihood
@@ -183,30 +184,6 @@ def test_heldout_rejects_bad_input():
 
 
 # ---------------------------------------------------------------------------- the chapter's implement-it exercises
-def _exercise_cells(chapter: str, title: str) -> tuple[str, str]:
-    """(solution source, check source) of one exercise of a chapter notebook."""
-    from pathlib import Path
-
-    from genlab.exercises import find_exercises, load_notebook
-
-    notebook = load_notebook(Path(__file__).resolve().parents[1] / "chapters" / f"{chapter}.ipynb")
-    cells = notebook["cells"]
-    exercise = next(e for e in find_exercises(notebook) if e.title.startswith(title))
-    return "".join(cells[exercise.solution]["source"]), "".join(cells[exercise.check]["source"])
-
-
-def _assert_check_is_helpful(chapter: str, title: str, namespace: dict, mistake, variable: str = "answer") -> None:
-    """The check refuses the stub and a typical mistake (with a hint) and accepts the chapter's solution."""
-    from genlab.exercises import ExerciseError, NotAttempted
-
-    solution, check_source = _exercise_cells(chapter, title)
-    with pytest.raises(NotAttempted):
-        exec(check_source, {**namespace, variable: ...})
-    with pytest.raises(ExerciseError, match="hint"):
-        exec(check_source, {**namespace, variable: mistake})
-    solved = dict(namespace)
-    exec(solution, solved)
-    exec(check_source, {**namespace, variable: solved[variable]})
 
 
 def _chapter02_namespace() -> dict:
@@ -222,7 +199,7 @@ def _chapter02_namespace() -> dict:
 
 def test_chapter02_normal_mle_check():
     # typical mistake: torch.std's default divides by n - 1
-    _assert_check_is_helpful("02_distributions", "Exercise 2.1", _chapter02_namespace(),
+    assert_check_is_helpful("02_distributions", "Exercise 2.1", _chapter02_namespace(),
                              lambda x: (x.mean().item(), x.std().item()))
 
 
@@ -231,4 +208,4 @@ def test_chapter02_beta_bernoulli_check():
     def swapped(a, b, flips):
         flips = torch.as_tensor(flips, dtype=torch.float64)
         return a + len(flips) - flips.sum().item(), b + flips.sum().item()
-    _assert_check_is_helpful("02_distributions", "Exercise 2.3", _chapter02_namespace(), swapped)
+    assert_check_is_helpful("02_distributions", "Exercise 2.3", _chapter02_namespace(), swapped)

@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from exercise_checks import exercise_cells
 from scipy.stats import multivariate_normal
 from sklearn.datasets import load_wine
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis, QuadraticDiscriminantAnalysis
@@ -198,18 +199,6 @@ def test_sample_rejects_bad_arguments():
 
 
 # ---------------------------------------------------------------------------- chapter 01's implement-it exercises
-def _exercise_cells(chapter: str, title: str) -> tuple[str, str]:
-    """(solution source, check source) of one exercise of a chapter notebook."""
-    from pathlib import Path
-
-    from genlab.exercises import find_exercises, load_notebook
-
-    notebook = load_notebook(Path(__file__).resolve().parents[1] / "chapters" / f"{chapter}.ipynb")
-    cells = notebook["cells"]
-    exercise = next(e for e in find_exercises(notebook) if e.title.startswith(title))
-    return "".join(cells[exercise.solution]["source"]), "".join(cells[exercise.check]["source"])
-
-
 def _run_check(check_source: str, namespace: dict, answer) -> None:
     exec(check_source, {**namespace, "answer": answer})
 
@@ -243,7 +232,7 @@ def chapter01():
 def test_chapter01_implement_it_checks(chapter01, title, mistake):
     from genlab.exercises import ExerciseError, NotAttempted
 
-    solution, check_source = _exercise_cells("01_fundamentals", title)
+    solution, check_source = exercise_cells("01_fundamentals", title)
     with pytest.raises(NotAttempted):
         _run_check(check_source, chapter01, ...)
     with pytest.raises(ExerciseError, match="hint"):

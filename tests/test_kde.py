@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from exercise_checks import assert_check_is_helpful
 from scipy import stats
 from scipy.special import logsumexp
 from sklearn.neighbors import KernelDensity as SkKernelDensity
@@ -251,30 +252,6 @@ def test_zero_weight_is_the_same_as_dropping_the_point(kernel):
 
 
 # ---------------------------------------------------------------------------- the chapter's implement-it exercises
-def _exercise_cells(chapter: str, title: str) -> tuple[str, str]:
-    """(solution source, check source) of one exercise of a chapter notebook."""
-    from pathlib import Path
-
-    from genlab.exercises import find_exercises, load_notebook
-
-    notebook = load_notebook(Path(__file__).resolve().parents[1] / "chapters" / f"{chapter}.ipynb")
-    cells = notebook["cells"]
-    exercise = next(e for e in find_exercises(notebook) if e.title.startswith(title))
-    return "".join(cells[exercise.solution]["source"]), "".join(cells[exercise.check]["source"])
-
-
-def _assert_check_is_helpful(chapter: str, title: str, namespace: dict, mistake, variable: str = "answer") -> None:
-    """The check refuses the stub and a typical mistake (with a hint) and accepts the chapter's solution."""
-    from genlab.exercises import ExerciseError, NotAttempted
-
-    solution, check_source = _exercise_cells(chapter, title)
-    with pytest.raises(NotAttempted):
-        exec(check_source, {**namespace, variable: ...})
-    with pytest.raises(ExerciseError, match="hint"):
-        exec(check_source, {**namespace, variable: mistake})
-    solved = dict(namespace)
-    exec(solution, solved)
-    exec(check_source, {**namespace, variable: solved[variable]})
 
 
 def _chapter05_namespace() -> dict:
@@ -288,11 +265,11 @@ def test_chapter05_kde_logpdf_check():
     def log_of_sum(queries, data, h):                   # typical mistake: log(sum(exp)) underflows far out
         kernels = torch.exp(-0.5 * ((queries[:, None] - data[None]) / h) ** 2) / (h * math.sqrt(2 * math.pi))
         return torch.log(kernels.mean(1))
-    _assert_check_is_helpful("05_nonparametric", "Exercise 5.2", _chapter05_namespace(), log_of_sum, "answer_5_2")
+    assert_check_is_helpful("05_nonparametric", "Exercise 5.2", _chapter05_namespace(), log_of_sum, "answer_5_2")
 
 
 def test_chapter05_leave_one_out_check():
     def keeps_itself(data, h):                          # typical mistake: x_i stays in its own KDE
         log_kernels = -0.5 * ((data[:, None] - data[None]) / h) ** 2 - 0.5 * math.log(2 * math.pi) - math.log(h)
         return (torch.logsumexp(log_kernels, 1) - math.log(len(data))).mean().item()
-    _assert_check_is_helpful("05_nonparametric", "Exercise 5.5", _chapter05_namespace(), keeps_itself, "answer_5_5")
+    assert_check_is_helpful("05_nonparametric", "Exercise 5.5", _chapter05_namespace(), keeps_itself, "answer_5_5")

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from exercise_checks import assert_check_is_helpful
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
@@ -345,30 +346,6 @@ def test_categorical_sparse_indicators_match_dense(digits):
 
 
 # ---------------------------------------------------------------------------- the chapter's implement-it exercises
-def _exercise_cells(chapter: str, title: str) -> tuple[str, str]:
-    """(solution source, check source) of one exercise of a chapter notebook."""
-    from pathlib import Path
-
-    from genlab.exercises import find_exercises, load_notebook
-
-    notebook = load_notebook(Path(__file__).resolve().parents[1] / "chapters" / f"{chapter}.ipynb")
-    cells = notebook["cells"]
-    exercise = next(e for e in find_exercises(notebook) if e.title.startswith(title))
-    return "".join(cells[exercise.solution]["source"]), "".join(cells[exercise.check]["source"])
-
-
-def _assert_check_is_helpful(chapter: str, title: str, namespace: dict, mistake, variable: str = "answer") -> None:
-    """The check refuses the stub and a typical mistake (with a hint) and accepts the chapter's solution."""
-    from genlab.exercises import ExerciseError, NotAttempted
-
-    solution, check_source = _exercise_cells(chapter, title)
-    with pytest.raises(NotAttempted):
-        exec(check_source, {**namespace, variable: ...})
-    with pytest.raises(ExerciseError, match="hint"):
-        exec(check_source, {**namespace, variable: mistake})
-    solved = dict(namespace)
-    exec(solution, solved)
-    exec(check_source, {**namespace, variable: solved[variable]})
 
 
 @pytest.fixture(scope="module")
@@ -387,7 +364,7 @@ def test_chapter03_e_step_check(chapter03):
     def unnormalised(X, weights, means, covariances):   # typical mistake: p(x, k) instead of p(k | x)
         return torch.stack([torch.distributions.MultivariateNormal(means[k], covariance_matrix=covariances[k])
                             .log_prob(X).exp() * weights[k] for k in range(len(weights))], dim=1)
-    _assert_check_is_helpful("03_gaussian_mixtures", "Exercise 3.2", chapter03, unnormalised)
+    assert_check_is_helpful("03_gaussian_mixtures", "Exercise 3.2", chapter03, unnormalised)
 
 
 def test_chapter03_m_step_check(chapter03):
@@ -398,4 +375,4 @@ def test_chapter03_m_step_check(chapter03):
         cov = torch.einsum("nk,kni,knj->kij", resp, diff, diff) / len(X) + reg_covar * torch.eye(X.shape[1],
                                                                                                dtype=X.dtype)
         return nk / len(X), means, cov
-    _assert_check_is_helpful("03_gaussian_mixtures", "Exercise 3.4", chapter03, over_n)
+    assert_check_is_helpful("03_gaussian_mixtures", "Exercise 3.4", chapter03, over_n)
