@@ -278,7 +278,7 @@ MODELS: dict[str, ModelEntry] = {
     "diffusion (DDPM, U-Net)": ModelEntry("genlab.diffusion", lambda *a: importlib.import_module(
         "genlab.diffusion").leaderboard_build(*a), ("digits",), "11_diffusion"),
     "GAN (DCGAN, EMA generator)": ModelEntry("genlab.gan", lambda *a: importlib.import_module(
-        "genlab.gan").leaderboard_build(*a), ("digits",), "08_gans"),
+        "genlab.gan").leaderboard_build(*a), ("digits", "mnist"), "08_gans"),
     "PixelCNN (exact)": ModelEntry("genlab.autoregressive", _exact_likelihood_recipe("pixelcnn"), ("digits",),
                                    "10_normalizing_flows"),
     "flow, variational dequantisation (bound)": ModelEntry("genlab.flow", _exact_likelihood_recipe("flow_variational"),
