@@ -53,7 +53,8 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . --toc book/_toc.yml --config _config.yml --path-output book -W -n --keep-going
 	@echo "The book is at $(CURDIR)/book/_build/html/index.html"
 
-# Learners work in student/: copies made from chapters/ when missing; their own work is never overwritten.
+# Learners work in student/: copies made from chapters/ when missing; their own work is never overwritten
+# (a chapter changed since the copy was made is written beside it, to student/updated/).
 lab: $(STAMP)
 	$(BIN)/python -m genlab.exercises chapters student --keep-existing
 	$(BIN)/jupyter lab student

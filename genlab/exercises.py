@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import hashlib
 import json
 import math
 import re
@@ -39,8 +40,8 @@ import torch
 
 from .validation import check_float
 
-__all__ = ["ExerciseError", "NotAttempted", "check", "find_exercises", "load_notebook", "main", "nbgrader_source",
-           "strip_solutions"]
+__all__ = ["ExerciseError", "NotAttempted", "check", "chapter_fingerprint", "copy_is_current", "find_exercises",
+           "load_notebook", "main", "nbgrader_source", "refresh_student_copies", "strip_solutions"]
 
 SOLUTION_TAG = "solution"
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
@@ -272,8 +273,62 @@ def strip_solutions(notebook_path: str | Path, output_path: str | Path) -> int:
             continue
         kept.append(_cleared(cell))
     notebook["cells"] = kept
+    # Which version of the chapter this copy was made from, so `make lab` can tell a learner it changed.
+    notebook.setdefault("metadata", {})["genlab"] = {"source_sha256": chapter_fingerprint(notebook_path)}
     _write(notebook, Path(output_path))
     return removed
+
+
+def chapter_fingerprint(notebook_path: str | Path) -> str:
+    """SHA-256 of a chapter's cell sources (outputs and execution counts excluded: re-running it changes nothing)."""
+    notebook = load_notebook(notebook_path)
+    digest = hashlib.sha256()
+    for cell in notebook["cells"]:
+        digest.update(cell["cell_type"].encode() + b"\0" + _source(cell).encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def copy_is_current(chapter_path: str | Path, student_path: str | Path) -> bool:
+    """True when the student copy was made from the chapter as it is now (False for an older or unknown one)."""
+    current = chapter_fingerprint(chapter_path)
+    recorded = load_notebook(student_path).get("metadata", {}).get("genlab", {}).get("source_sha256")
+    return recorded == current
+
+
+def refresh_student_copies(src: str | Path, out: str | Path) -> list[str]:
+    """``make lab``: make missing student copies and never overwrite a learner's work.
+
+    A copy made from an older version of its chapter is kept; the current version is written beside it as
+    ``OUT/updated/NN_name.ipynb`` and reported, so the learner can move their answers over. Returns the
+    lines printed.
+    """
+    src, out = Path(src), Path(out)
+    lines = []
+    for notebook in _chapter_notebooks(src):
+        target = out / notebook.name
+        if not target.exists():
+            removed = strip_solutions(notebook, target)
+            lines.append(f"{notebook.name}: new copy ({removed} solution cell(s) removed)")
+        elif copy_is_current(notebook, target):
+            lines.append(f"{notebook.name}: your copy is up to date")
+        else:
+            fresh = out / "updated" / notebook.name
+            strip_solutions(notebook, fresh)
+            lines.append(f"{notebook.name}: the chapter has changed since your copy was made; your copy is kept "
+                         f"and the new version is at {fresh} (move your answers over, or delete your copy "
+                         "and run `make lab` again)")
+    for line in lines:
+        print(line)
+    return lines
+
+
+def _chapter_notebooks(src: Path) -> list[Path]:
+    if not src.is_dir():
+        raise FileNotFoundError(f"no chapter folder at {src}")
+    notebooks = sorted(src.glob("[0-9][0-9]_*.ipynb")) or sorted(src.glob("*.ipynb"))
+    if not notebooks:
+        raise FileNotFoundError(f"no notebooks in {src}")
+    return notebooks
 
 
 def _nbgrader(cell: dict, **fields: Any) -> dict:
@@ -332,17 +387,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--nbgrader", type=Path, default=None,
                         help="also write nbgrader source notebooks to DIR/source/<chapter>/<chapter>.ipynb")
     parser.add_argument("--keep-existing", action="store_true",
-                        help="leave student notebooks that already exist untouched (a learner's work is kept)")
+                        help="never overwrite a student notebook (a learner's work is kept); a copy made from an "
+                             "older chapter gets the new version beside it in OUT/updated/")
     args = parser.parse_args(argv)
-    if not args.src.is_dir():
-        raise FileNotFoundError(f"no chapter folder at {args.src}")
-    notebooks = sorted(args.src.glob("[0-9][0-9]_*.ipynb")) or sorted(args.src.glob("*.ipynb"))
-    if not notebooks:
-        raise SystemExit(f"no notebooks in {args.src}")
-    for notebook in notebooks:
-        if args.keep_existing and (args.out / notebook.name).exists():
-            print(f"{notebook.name}: kept the existing {args.out / notebook.name}")
-            continue
+    if args.keep_existing:
+        refresh_student_copies(args.src, args.out)
+        return
+    for notebook in _chapter_notebooks(args.src):
         removed = strip_solutions(notebook, args.out / notebook.name)
         line = f"{notebook.name}: {removed} solution cell(s) removed"
         if args.nbgrader is not None:

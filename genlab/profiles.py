@@ -105,13 +105,43 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
     "11_diffusion": {
         "quick": {"toy_n": 2000, "toy_steps": 100, "toy_epochs": 150, "dataset": "digits", "n_steps": 200,
                   "base_channels": 16, "channel_mults": [1, 2], "attention_levels": [], "epochs": 120, "lr": 3e-3,
-                  "batch_size": 128, "ema_decay": 0.995, "ddim_steps": [10, 20, 50],
+                  "batch_size": 128, "ema_decay": 0.995, "ddim_steps": [10, 20, 50], "ddim_etas": [0.0, 0.5, 1.0],
                   "guidance_scales": [0.0, 1.0, 2.0, 4.0],
                   "nll_timesteps": 20, "n_nll": 447},
         "full": {"toy_n": 5000, "toy_steps": 200, "toy_epochs": 300, "dataset": "mnist", "n_steps": 1000,
                  "base_channels": 32, "channel_mults": [1, 2, 2], "attention_levels": [2], "epochs": 200, "lr": 2e-3,
-                 "batch_size": 128, "ema_decay": 0.999, "ddim_steps": [10, 20, 50, 100],
+                 "batch_size": 128, "ema_decay": 0.999, "ddim_steps": [10, 20, 50, 100], "ddim_etas": [0.0, 0.5, 1.0],
                  "guidance_scales": [0.0, 1.0, 2.0, 4.0], "nll_timesteps": 50, "n_nll": 1000},
+    },
+    # --- 12_use_cases ---
+    "12_use_cases": {
+        # Four small use cases: digit completion with a VAE, a synthetic breast-cancer table, a character
+        # model of standard-library docstrings, and amino-acid strings from a hand-built profile HMM.
+        "quick": {"vae_epochs": 40, "inpaint_steps": 20, "tab_vae_epochs": 150, "n_bootstrap": 200,
+                  "ngram_orders": [1, 2, 3, 4, 5], "ngram_k": 0.1, "hmm_states": 32, "hmm_chars": 50000,
+                  "hmm_iter": 20, "char_epochs": 3, "char_window": 64, "char_batch": 16, "char_channels": 64,
+                  "n_match": 30, "protein_length": 40, "n_proteins": 1000, "protein_epochs": 15},
+        "full": {"vae_epochs": 150, "inpaint_steps": 20, "tab_vae_epochs": 500, "n_bootstrap": 1000,
+                 "ngram_orders": [1, 2, 3, 4, 5, 6], "ngram_k": 0.1, "hmm_states": 64, "hmm_chars": 200000,
+                 "hmm_iter": 50, "char_epochs": 20, "char_window": 128, "char_batch": 32, "char_channels": 128,
+                 "n_match": 30, "protein_length": 40, "n_proteins": 5000, "protein_epochs": 40},
+    },
+    # --- 13_training_tips ---
+    # One controlled experiment per tip: digits 8x8 (flattened) autoencoders, a VAE, 2-D GANs and a 2-D flow.
+    "13_training_tips": {
+        "quick": {"norm_epochs": 30, "init_depth": 5, "init_epochs": 15, "sweep_batch_sizes": [16, 64, 256],
+                  "sweep_lrs": [2.5e-4, 1e-3, 4e-3, 1.6e-2], "sweep_epochs": 8, "finder_steps": 100,
+                  "clip_lr": 0.1, "clip_epochs": 4, "n_toy": 1024, "gan_hidden": 64, "gan_epochs": 150,
+                  "ema_decay": 0.99, "flow_epochs": 20, "diffusion_epochs": 60, "resume_epochs": 6, "vae_hidden": 512,
+                  "vae_max_epochs": 60, "patience": 8, "collapse_betas": [1.0, 4.0], "collapse_epochs": 20,
+                  "collapse_warmup": 12},
+        "full": {"norm_epochs": 100, "init_depth": 8, "init_epochs": 50, "sweep_batch_sizes": [16, 32, 64, 128, 256],
+                 "sweep_lrs": [1.25e-4, 2.5e-4, 5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2], "sweep_epochs": 30,
+                 "finder_steps": 300, "clip_lr": 0.1, "clip_epochs": 20, "n_toy": 4096, "gan_hidden": 128,
+                 "gan_epochs": 300, "ema_decay": 0.99, "flow_epochs": 100, "diffusion_epochs": 200,
+                 "resume_epochs": 20, "vae_hidden": 512,
+                 "vae_max_epochs": 200, "patience": 15, "collapse_betas": [1.0, 2.0, 4.0, 8.0], "collapse_epochs": 60,
+                 "collapse_warmup": 20},
     },
     # --- 14_evaluation ---
     "14_evaluation": {
@@ -121,6 +151,39 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
         "full": {"leaderboard_datasets": ["digits", "mnist"], "vae_epochs": 300, "ae_epochs": 100,
                  "iw_samples": 1000, "kid_subsets": 100, "noise_levels": [0.0, 0.5, 1.0, 2.0, 4.0, 8.0],
                  "blur_sigmas": [0.0, 0.4, 0.8, 1.2, 1.6], "n_toy": 4000, "n_turing": 36},
+    },
+    # --- 15_advanced_techniques ---
+    # 8x8 digits throughout; one conditional diffusion model serves both guidance sweeps, one style GAN both
+    # style mixing and the latent attributions; the conditional GANs with and without attention are the same run.
+    "15_advanced_techniques": {
+        "quick": {"n_eval": 500, "cvae_epochs": 40, "gan_epochs": 40, "gan_channels": 32, "gan_lr": 2e-3,
+                  "diffusion_epochs": 80, "diffusion_hidden": 192, "diffusion_steps": 200, "sample_steps": 25,
+                  "classifier_epochs": 40, "guidance_scales": [0.0, 1.0, 2.0, 4.0],
+                  "classifier_scales": [0.0, 1.0, 3.0, 10.0], "style_epochs": 60, "stage_epochs": 6,
+                  "source_epochs": 60, "n_few": 50, "finetune_steps": 60, "finetune_lr": 3e-4},
+        "full": {"n_eval": 2000, "cvae_epochs": 100, "gan_epochs": 150, "gan_channels": 64, "gan_lr": 1e-3,
+                 "diffusion_epochs": 300, "diffusion_hidden": 256, "diffusion_steps": 500, "sample_steps": 50,
+                 "classifier_epochs": 100, "guidance_scales": [0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0],
+                 "classifier_scales": [0.0, 0.5, 1.0, 3.0, 10.0, 30.0], "style_epochs": 200, "stage_epochs": 30,
+                 "source_epochs": 200, "n_few": 50, "finetune_steps": 100, "finetune_lr": 3e-4},
+    },
+    # --- 16_ethics ---
+    # Detection ladder of Gaussian mixtures (covariance, K), a skewed training set, membership attacks, a watermark.
+    "16_ethics": {
+        "quick": {"ladder": [["diag", 1], ["full", 1], ["full", 10], ["full", 30]], "reg_covar": 0.1,
+                  "minority_keep": 0.25, "bias_components": 10, "n_bias_samples": 2000, "n_bootstrap": 200,
+                  "gmm_sizes": [100, 250, 500], "gmm_components": 5, "n_nonmembers": 200,
+                  "vae_members": 200, "vae_epochs": [5, 25, 100, 200], "vae_lr": 3e-3, "n_copy_samples": 500,
+                  "wm_strength": 4.0, "wm_fpr": 0.01, "wm_noise": [0.5, 1.0, 2.0, 3.0],
+                  "wm_blur": [0.3, 0.5, 0.8, 1.0], "wm_n_keys": 200},
+        "full": {"ladder": [["diag", 1], ["full", 1], ["full", 5], ["full", 10], ["full", 20], ["full", 30],
+                            ["full", 50]], "reg_covar": 0.1,
+                 "minority_keep": 0.25, "bias_components": 10, "n_bias_samples": 10000, "n_bootstrap": 1000,
+                 "gmm_sizes": [100, 175, 250, 375, 500], "gmm_components": 5, "n_nonmembers": 200,
+                 "vae_members": 200, "vae_epochs": [5, 25, 50, 100, 200, 400], "vae_lr": 3e-3,
+                 "n_copy_samples": 2000,
+                 "wm_strength": 4.0, "wm_fpr": 0.01, "wm_noise": [0.5, 1.0, 2.0, 3.0, 4.0],
+                 "wm_blur": [0.3, 0.5, 0.8, 1.0, 1.5], "wm_n_keys": 1000},
     },
     # --- 17_next_steps ---
     "17_next_steps": {

@@ -6,7 +6,8 @@ from badinput import BAD_POSITIVE_FLOATS, Case, assert_clear_error
 from genlab import exercises
 
 COVERED = {"exercises.check", "exercises.strip_solutions", "exercises.nbgrader_source", "exercises.find_exercises",
-           "exercises.load_notebook", "exercises.main"}
+           "exercises.load_notebook", "exercises.main", "exercises.chapter_fingerprint", "exercises.copy_is_current",
+           "exercises.refresh_student_copies"}
 
 CASES = (
     [Case("exercises.check", lambda v=v: exercises.check("x", 100.0, 1.0, atol=v), "atol", repr(v))
@@ -20,7 +21,12 @@ CASES = (
        Case("exercises.strip_solutions", lambda: exercises.strip_solutions("no/such.ipynb", "out.ipynb"), "no/such"),
        Case("exercises.load_notebook", lambda: exercises.load_notebook("no/such.ipynb"), "no/such"),
        Case("exercises.find_exercises", lambda: exercises.find_exercises(np.zeros(2)), "notebook"),
-       Case("exercises.main", lambda: exercises.main(["no/such/folder", "out"]), "no/such/folder")]
+       Case("exercises.main", lambda: exercises.main(["no/such/folder", "out"]), "no/such/folder"),
+       Case("exercises.main", lambda: exercises.main(["no/such/folder", "out", "--keep-existing"]), "no/such/folder"),
+       Case("exercises.chapter_fingerprint", lambda: exercises.chapter_fingerprint("no/such.ipynb"), "no/such"),
+       Case("exercises.copy_is_current", lambda: exercises.copy_is_current("no/such.ipynb", "b.ipynb"), "no/such"),
+       Case("exercises.refresh_student_copies", lambda: exercises.refresh_student_copies("no/such/dir", "out"),
+            "no/such/dir")]
     + [Case("exercises.nbgrader_source", lambda v=v: exercises.nbgrader_source("a.ipynb", "b.ipynb", points=v),
             "points", repr(v)) for v in BAD_POSITIVE_FLOATS]
 )

@@ -109,3 +109,34 @@ def test_models_and_training_loops_live_in_genlab(path):
             f"{path.name}: a model is defined in cell {index}; it belongs in genlab (or in a lesson-listing cell)"
         assert not (re.search(r"\.backward\(\)", text) and re.search(r"\b\w*optim\w*\.step\(", text)), \
             f"{path.name}: a training loop is written in cell {index}; use genlab.train.Trainer"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_first_cell_states_objectives_and_prerequisites(path):
+    """Each chapter page says what it teaches and what it builds on (the instructor guide collects the latter)."""
+    first = source(load(path)["cells"][0])
+    assert "**Learning objectives" in first, f"{path.name}: the first cell has no learning objectives"
+    match = re.search(r"\*\*Prerequisites\.\*\*(.*?)(?:\n\s*\n|\Z)", first, re.S)
+    assert match, f"{path.name}: the first cell has no '**Prerequisites.**' paragraph"
+    linked = re.findall(r"\]\((\d\d_\w+)\.ipynb\)", match.group(1))
+    assert linked or "None from this course" in match.group(1), \
+        f"{path.name}: the prerequisites paragraph links no chapter (link them as [NN](NN_name.ipynb))"
+    for stem in linked:
+        assert (ROOT / "chapters" / f"{stem}.ipynb").exists(), f"{path.name}: prerequisite {stem} does not exist"
+        assert stem < path.stem, f"{path.name}: prerequisite {stem} comes later in the course"
+
+
+#: Where an interactive figure teaches (issue: EM iterations, bandwidth, diffusion steps, the visual Turing test).
+WIDGETS = {"03_gaussian_mixtures": "slider_figure", "05_nonparametric": "slider_figure",
+           "11_diffusion": "image_scrubber", "14_evaluation": "turing_test"}
+
+
+@pytest.mark.parametrize("stem", sorted(WIDGETS))
+def test_interactive_figures_have_a_static_fallback(stem):
+    """The widget cell calls genlab.widgets and its stored output holds a static image the book can show."""
+    cells = [c for c in load(ROOT / "chapters" / f"{stem}.ipynb")["cells"]
+             if c["cell_type"] == "code" and re.search(rf"\b{WIDGETS[stem]}\(", source(c))]
+    assert cells, f"{stem}: no cell calls genlab.widgets.{WIDGETS[stem]}"
+    for cell in cells:
+        kinds = [key for output in cell.get("outputs", []) for key in output.get("data", {})]
+        assert "image/png" in kinds, f"{stem}: the {WIDGETS[stem]} cell stored no static figure for the book"

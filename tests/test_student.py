@@ -16,6 +16,7 @@ Design, chosen to stay cheap on a 2-core machine:
 from __future__ import annotations
 
 import ast
+import json
 import math
 from pathlib import Path
 
@@ -239,3 +240,30 @@ def test_instructor_guide_covers_every_chapter():
             assert f"`{exercise.title}`" in sections["assignments"]
     text = (ROOT / "book" / "instructors.md").read_text(encoding="utf-8")
     assert guide.render(text, sections).count("GENERATED") == text.count("GENERATED") == 6
+
+
+def test_lab_keeps_a_learners_copy_and_offers_a_changed_chapter_beside_it(tmp_path):
+    """`make lab` never overwrites a learner's notebook; when the chapter changed, the new version appears beside it."""
+    from genlab.exercises import copy_is_current, refresh_student_copies
+
+    chapters, student = tmp_path / "chapters", tmp_path / "student"
+    chapters.mkdir()
+    chapter = chapters / CHAPTERS[0].name
+    chapter.write_text(CHAPTERS[0].read_text(encoding="utf-8"), encoding="utf-8")
+    lines = refresh_student_copies(chapters, student)
+    copy = student / chapter.name
+    assert "new copy" in lines[0] and copy_is_current(chapter, copy)
+
+    work = json.loads(copy.read_text(encoding="utf-8"))
+    work["cells"].append({"cell_type": "markdown", "id": "learner", "metadata": {}, "source": ["my notes"]})
+    copy.write_text(json.dumps(work), encoding="utf-8")
+    assert "up to date" in refresh_student_copies(chapters, student)[0]   # the learner's edits do not count
+
+    changed = json.loads(chapter.read_text(encoding="utf-8"))
+    changed["cells"][0]["source"].append("\nA corrected sentence.")
+    chapter.write_text(json.dumps(changed), encoding="utf-8")
+    lines = refresh_student_copies(chapters, student)
+    assert "has changed" in lines[0] and str(student / "updated" / chapter.name) in lines[0]
+    assert json.loads(copy.read_text(encoding="utf-8"))["cells"][-1]["source"] == ["my notes"], "work was overwritten"
+    assert copy_is_current(chapter, student / "updated" / chapter.name)
+    assert not copy_is_current(chapter, copy)

@@ -3,9 +3,8 @@
 The guide's hand-written prose stays as it is; the parts between ``<!-- BEGIN GENERATED: name -->`` and
 ``<!-- END GENERATED: name -->`` are rewritten:
 
-* ``dependencies``: every chapter of ``book/_toc.yml``, its prerequisites and the chapters that build on it
-  (prerequisites are listed in :data:`PREREQUISITES`; a chapter not listed there gets the earlier chapters
-  its text links to);
+* ``dependencies``: every chapter of ``book/_toc.yml``, its prerequisites (the chapters linked from the
+  **Prerequisites.** paragraph at the top of the chapter) and the chapters that build on it;
 * ``assignments``: each chapter's exercises, with the ids that ``check(...)`` and nbgrader use;
 * ``timing``: the time to run each notebook, read from ``benchmarks/results/book_cost.json`` (quick
   profile) and ``benchmarks/results/book_cost_full.json`` (full profile) when present.
@@ -29,20 +28,8 @@ GUIDE = ROOT / "book" / "instructors.md"
 COST_FILES = {"quick": ROOT / "benchmarks" / "results" / "book_cost.json",
               "full": ROOT / "benchmarks" / "results" / "book_cost_full.json"}
 
-#: What each chapter relies on (chapter stems). Chapters missing here fall back to the earlier
-#: chapters their text links to.
-PREREQUISITES: dict[str, list[str]] = {
-    "01_fundamentals": [],
-    "02_distributions": ["01_fundamentals"],
-    "03_gaussian_mixtures": ["02_distributions"],
-    "04_hidden_markov_models": ["02_distributions", "03_gaussian_mixtures"],
-    "05_nonparametric": ["02_distributions", "03_gaussian_mixtures"],
-    "06_deep_generative_models": ["02_distributions"],
-    "07_autoencoders": ["06_deep_generative_models"],
-    "09_vaes": ["03_gaussian_mixtures", "07_autoencoders"],
-    "14_evaluation": ["02_distributions", "05_nonparametric", "09_vaes"],
-    "17_next_steps": ["03_gaussian_mixtures", "05_nonparametric", "14_evaluation"],
-}
+#: The paragraph of a chapter's first cell that names what it builds on, with links to those chapters.
+PREREQUISITES_PARAGRAPH = re.compile(r"\*\*Prerequisites\.\*\*(.*?)(?:\n\s*\n|\Z)", re.S)
 
 
 def toc_chapters(root: Path = ROOT) -> list[str]:
@@ -64,11 +51,17 @@ def chapter_title(notebook: dict) -> str:
 
 
 def prerequisites(stem: str, notebook: dict, known: list[str]) -> list[str]:
-    if stem in PREREQUISITES:
-        return PREREQUISITES[stem]
-    text = "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown")
-    linked = set(re.findall(r"\((?:\.\./chapters/|\./)?(\d\d_\w+)\.(?:ipynb|md)", text))
-    return [other for other in known if other in linked and other < stem]
+    """The chapters linked from the **Prerequisites.** paragraph of the chapter's first cell, in course order.
+
+    The chapter page is the one place a prerequisite is stated; this table only collects them.
+    Raises ValueError when the paragraph is missing, so a new chapter cannot skip it.
+    """
+    first = next((c for c in notebook["cells"] if c["cell_type"] == "markdown"), None)
+    match = PREREQUISITES_PARAGRAPH.search("".join(first["source"])) if first else None
+    if match is None:
+        raise ValueError(f"{stem}: its first cell has no '**Prerequisites.**' paragraph")
+    linked = set(re.findall(r"\((?:\.\./chapters/|\./)?(\d\d_\w+)\.(?:ipynb|md)\)", match.group(1)))
+    return [other for other in known if other in linked]
 
 
 def _load_costs() -> dict[str, dict[str, dict]]:
