@@ -63,15 +63,18 @@ def run(args: argparse.Namespace) -> dict:
            "train_cpu_s": train_cpu, "classifier_test_accuracy": extractor.test_accuracy, "floor": floor,
            "samplers": [], "guidance": []}
     n = len(test_x)
-    plans = [("ddpm", None)] + [("ddim", s) for s in args.ddim_steps]
-    for sampler, steps in plans:
+    # Deterministic DDIM at each step count, then 50 steps with noise put back (eta > 0; eta = 1 is DDPM's variance).
+    plans = ([("ddpm", None, 1.0)] + [("ddim", s, 0.0) for s in args.ddim_steps]
+             + [("ddim", 50, eta) for eta in args.ddim_etas if eta > 0])
+    for sampler, steps, eta in plans:
         cpu = time.process_time()
-        samples = model.sample(n, y=test_y, random_state=args.seed + 1, sampler=sampler, steps=steps).cpu()
+        samples = model.sample(n, y=test_y, random_state=args.seed + 1, sampler=sampler, steps=steps,
+                               eta=eta if sampler == "ddim" else 0.0).cpu()
         cpu = time.process_time() - cpu
-        row = {"sampler": sampler, "steps": steps or model.n_steps, "cpu_s": cpu,
+        row = {"sampler": sampler, "steps": steps or model.n_steps, "eta": eta, "cpu_s": cpu,
                **evaluate(samples, test_x, train_x, extractor, test_y)}
         out["samplers"].append(row)
-        print(f"{sampler} {row['steps']:4d} steps: FID {row['fid']:.2f} (floor {floor['fid']:.2f}), "
+        print(f"{sampler} {row['steps']:4d} steps, eta {eta:g}: FID {row['fid']:.2f} (floor {floor['fid']:.2f}), "
               f"KID {row['kid']:.2f} "
               f"± {row['kid_se']:.2f} (floor {floor['kid']:.2f} ± {floor['kid_se']:.2f}), {cpu:.1f} CPU-s", flush=True)
     for w in args.guidance:
@@ -88,12 +91,15 @@ def run(args: argparse.Namespace) -> dict:
     out["nll"] = {"nats": nll, "se": float(bound.std() / math.sqrt(n_nll)), "n_images": n_nll,
                   "bits_per_dim": float(metrics.nats_to_bits_per_dim(nll, n_dims)), "strata": args.nll_timesteps}
     print(f"test NLL bound: {nll:.2f} nats = {out['nll']['bits_per_dim']:.3f} bits/dim", flush=True)
-    ddpm, ddim50 = out["samplers"][0], next((r for r in out["samplers"] if r["steps"] == 50), None)
+    ddpm = out["samplers"][0]
+    ddim50 = {r["eta"]: r for r in out["samplers"][1:] if r["steps"] == 50}
     out["targets"] = {
         "fid_over_floor": ddpm["fid"] / floor["fid"],
         "kid_gap_in_standard_errors": (ddpm["kid"] - floor["kid"]) / math.hypot(ddpm["kid_se"], floor["kid_se"]),
-        "ddim50_over_ddpm_fid": None if ddim50 is None else ddim50["fid"] / ddpm["fid"],
+        "ddim50_over_ddpm_fid": None if 0.0 not in ddim50 else ddim50[0.0]["fid"] / ddpm["fid"],
+        "ddim50_over_ddpm_fid_by_eta": {f"{eta:g}": r["fid"] / ddpm["fid"] for eta, r in ddim50.items()},
         "copy_fraction_vs_floor": [ddpm["copy_fraction"], floor["copy_fraction"]],
+        "ddim50_copy_fraction_by_eta": {f"{eta:g}": r["copy_fraction"] for eta, r in ddim50.items()},
     }
     return out
 
@@ -105,6 +111,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--ddim-steps", type=int, nargs="+", default=[10, 20, 50, 100])
+    parser.add_argument("--ddim-etas", type=float, nargs="+", default=[0.0, 0.5, 1.0],
+                        help="DDIM noise levels measured at 50 steps (0: deterministic)")
     parser.add_argument("--guidance", type=float, nargs="+", default=[0.0, 1.0, 2.0, 4.0])
     parser.add_argument("--nll-timesteps", type=int, default=50)
     parser.add_argument("--n-nll", type=int, default=1000)

@@ -25,8 +25,8 @@ The pieces are kept apart, as in ``diffusers``:
   optionally, a class label;
 * :class:`DiffusionModel`: a :class:`genlab.base.GenerativeModule` with ``loss(batch)`` (the noise
   MSE, with label dropout for classifier-free guidance, Ho & Salimans 2022), ``sample`` (DDPM or
-  DDIM, guidance scale) and ``log_prob`` (a variational **bound** on the log-probability of
-  discrete data, in nats per example).
+  DDIM, guidance scale, classifier guidance with a :class:`NoiseAwareClassifier`) and ``log_prob``
+  (a variational **bound** on the log-probability of discrete data, in nats per example).
 
 Timesteps are **0-based indices** ``0 .. n_steps - 1`` (index ``i`` is the papers' ``t = i + 1``).
 Data are mapped from ``data_range`` to [-1, 1] inside the model; samples come back in data units.
@@ -57,6 +57,7 @@ from .validation import (
 
 __all__ = ["NoiseSchedule", "linear_schedule", "cosine_schedule", "make_schedule", "SCHEDULES", "SAMPLERS",
            "ddpm_step", "ddim_step", "ddim_timesteps", "sample_loop", "UNet", "MLPDenoiser", "DiffusionModel",
+           "guided_noise", "NoiseAwareClassifier",
            "check_add_noise_answer", "RECIPES", "train_recipe", "leaderboard_build"]
 
 SCHEDULES = ("linear", "cosine")
@@ -458,6 +459,111 @@ class MLPDenoiser(nn.Module):
         return self.out(h)
 
 
+# ============================================================================ guidance
+def guided_noise(eps_cond: torch.Tensor, eps_uncond: torch.Tensor, scale: float) -> torch.Tensor:
+    """Classifier-free guidance (Ho & Salimans 2022): ``eps_u + w (eps_c - eps_u)``.
+
+    ``w = 1`` is the conditional model, ``w = 0`` the unconditional one; ``w > 1`` extrapolates
+    beyond the conditional prediction, towards what the class makes more likely than the
+    unconditional model does (the implicit classifier ``p(y | x_t)`` raised to the power ``w - 1``).
+    """
+    eps_cond, eps_uncond = _check_pair(eps_cond, eps_uncond, "eps_cond", "eps_uncond")
+    scale = check_float(scale, "scale", low=0.0)
+    return eps_uncond + scale * (eps_cond - eps_uncond)
+
+
+class NoiseAwareClassifier(nn.Module):
+    """A classifier ``p(y | x_t, t)`` of *noisy* data, for classifier guidance (Dhariwal & Nichol 2021).
+
+    A residual SiLU MLP over the flattened ``x_t`` with the timestep embedding added before every
+    block (the same body as :class:`MLPDenoiser`), ending in ``n_classes`` logits. It is trained by
+    :class:`genlab.train.Trainer` on ``(x, y)`` batches in data units: :meth:`loss` maps ``x`` to
+    [-1, 1], noises it to a random step with the diffusion model's schedule and takes the
+    cross-entropy. Build it with the model it will guide: ``NoiseAwareClassifier.for_model(model)``.
+
+    Args:
+        data_shape: shape of one example, as the diffusion model's.
+        n_classes: number of classes.
+        schedule: the diffusion model's :class:`NoiseSchedule`.
+        data_range: the model's ``data_range`` (``None``: data used as they are).
+        hidden, n_layers: MLP sizes.
+    """
+
+    def __init__(self, data_shape: Sequence[int], n_classes: int, schedule: NoiseSchedule, *,
+                 data_range: tuple[float, float] | None = (0.0, 1.0), hidden: int = 128, n_layers: int = 2) -> None:
+        super().__init__()
+        self.data_shape = check_shape(data_shape, "data_shape")
+        self.n_classes = check_int(n_classes, "n_classes", minimum=2)
+        if not isinstance(schedule, NoiseSchedule):
+            raise TypeError(f"schedule must be a NoiseSchedule (the diffusion model's), got {type(schedule).__name__}")
+        self.schedule = schedule
+        if data_range is not None:
+            low, high = (check_float(v, f"data_range[{i}]") for i, v in enumerate(_check_pair_like(data_range)))
+            if not low < high:
+                raise ValueError(f"data_range must be (low, high) with low < high, got {data_range}")
+            data_range = (low, high)
+        self.data_range = data_range
+        hidden = check_int(hidden, "hidden", minimum=2)
+        n_layers = check_int(n_layers, "n_layers", minimum=1)
+        self.time_embed = SinusoidalEmbedding(2 * (hidden // 2), hidden)
+        self.inp = nn.Linear(math.prod(self.data_shape), hidden)
+        self.blocks = nn.ModuleList([nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
+                                                   nn.Linear(hidden, hidden)) for _ in range(n_layers)])
+        self.out = nn.Sequential(nn.SiLU(), nn.Linear(hidden, self.n_classes))
+
+    @classmethod
+    def for_model(cls, model: DiffusionModel, *, hidden: int = 128, n_layers: int = 2) -> NoiseAwareClassifier:
+        """A classifier that shares ``model``'s data shape, classes, schedule and data range."""
+        if not isinstance(model, DiffusionModel):
+            raise TypeError(f"model must be a DiffusionModel, got {type(model).__name__}")
+        if model.n_classes is None:
+            raise ValueError("model is unconditional (n_classes=None): a classifier needs the number of classes")
+        return cls(model.data_shape, model.n_classes, model.schedule, data_range=model.data_range, hidden=hidden,
+                   n_layers=n_layers)
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(n, n_classes)`` of noisy data ``x_t`` (the model's [-1, 1] units) at steps ``t``."""
+        x_t = _check_tensor(x_t, "x_t")
+        if tuple(x_t.shape[1:]) != self.data_shape:
+            raise ValueError(f"x_t has shape {tuple(x_t.shape)}, but the classifier was built for data of shape "
+                             f"(n, {', '.join(map(str, self.data_shape))})")
+        t = self.schedule.check_timesteps(t, len(x_t)).to(x_t.device)
+        emb = self.time_embed(t)
+        h = self.inp(x_t.flatten(1))
+        for block in self.blocks:
+            h = h + block(h + emb)
+        return self.out(h)
+
+    def loss(self, batch: Any) -> torch.Tensor:
+        """Cross-entropy on ``(x, y)`` with ``x`` (data units) noised to a uniformly drawn step."""
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise ValueError("a NoiseAwareClassifier trains on (x, y) batches: pass images and their labels")
+        x, y = batch
+        x = as_float_tensor(x, name="x", ndim=len(self.data_shape) + 1, dtype=torch.float32)
+        if tuple(x.shape[1:]) != self.data_shape:
+            raise ValueError(f"x has shape {tuple(x.shape)}, but the classifier was built for data of shape "
+                             f"(n, {', '.join(map(str, self.data_shape))})")
+        device = self.out[1].weight.device
+        x = x.to(device)
+        y = check_labels(y, len(x), n_classes=self.n_classes, name="y", device=device)
+        if self.data_range is not None:
+            low, high = self.data_range
+            x = 2.0 * (x - low) / (high - low) - 1.0
+        t = torch.randint(0, self.schedule.n_steps, (len(x),), device=device)
+        x_t = self.schedule.add_noise(x, torch.randn_like(x), t)
+        return F.cross_entropy(self(x_t, t), y)
+
+    def grad_log_prob(self, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``grad_{x_t} log p(y | x_t, t)``, the direction classifier guidance adds to the score."""
+        x_t = _check_tensor(x_t, "x_t")
+        y = check_labels(y, len(x_t), n_classes=self.n_classes, name="y", device=x_t.device)
+        with torch.enable_grad():
+            x = x_t.detach().requires_grad_(True)
+            log_p = F.log_softmax(self(x, t), dim=1).gather(1, y[:, None]).sum()
+            (grad,) = torch.autograd.grad(log_p, x)
+        return grad
+
+
 # ============================================================================ the model
 class DiffusionModel(GenerativeModule):
     """A denoising diffusion model (DDPM) with DDIM sampling and classifier-free guidance.
@@ -631,12 +737,29 @@ class DiffusionModel(GenerativeModule):
         null = torch.full_like(y, self.n_classes)
         both = self.eps_network(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([y, null]))
         eps_c, eps_u = both.chunk(2)
-        return eps_u + guidance_scale * (eps_c - eps_u)
+        return guided_noise(eps_c, eps_u, guidance_scale)
+
+    def classifier_guided_noise(self, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor, eps: torch.Tensor,
+                                classifier: NoiseAwareClassifier, scale: float) -> torch.Tensor:
+        """Classifier guidance (Dhariwal & Nichol 2021): ``eps - s sqrt(1 - alpha_bar_t) grad log p(y | x_t)``.
+
+        Since ``score = -eps / sqrt(1 - alpha_bar_t)``, this adds ``s * grad log p(y | x_t)`` to the
+        model's score: sampling then targets ``p(x_t) p(y | x_t)^s``, sharper for ``s > 1``.
+        """
+        if not isinstance(classifier, NoiseAwareClassifier):
+            raise TypeError(f"classifier must be a NoiseAwareClassifier, got {type(classifier).__name__}")
+        scale = check_float(scale, "classifier_scale", low=0.0)
+        t = self.schedule.check_timesteps(t, len(x_t))
+        spread = self.schedule._gather((1 - self.schedule.alpha_bars).sqrt(), t, x_t)
+        with eval_mode(classifier):
+            grad = classifier.grad_log_prob(x_t, t, y)
+        return eps - scale * spread * grad
 
     # -------------------------------------------------------------- sampling
     @torch.no_grad()
     def sample(self, n_samples: int, *, random_state: Any = None, y: Any = None, steps: int | None = None,
                sampler: str = "ddpm", eta: float = 0.0, guidance_scale: float = 1.0,
+               classifier: NoiseAwareClassifier | None = None, classifier_scale: float = 1.0,
                return_trajectory: bool = False) -> Any:
         """Draw ``n_samples`` samples in data units (rounded to ``n_levels`` for discrete data).
 
@@ -649,6 +772,8 @@ class DiffusionModel(GenerativeModule):
             sampler: ``"ddpm"`` (ancestral) or ``"ddim"``.
             eta: DDIM's noise level (0: deterministic; 1: DDPM's variance).
             guidance_scale: classifier-free guidance weight ``w >= 0`` (needs ``y``; 1: no guidance).
+            classifier: a :class:`NoiseAwareClassifier` for classifier guidance (needs ``y``); ``None``: off.
+            classifier_scale: its weight ``s >= 0`` (the gradient of ``log p(y | x_t)`` is scaled by ``s``).
             return_trajectory: also return the visited states (in the model's [-1, 1] units).
         """
         n_samples = check_int(n_samples, "n_samples", minimum=1)
@@ -658,9 +783,25 @@ class DiffusionModel(GenerativeModule):
         if labels is None and guidance_scale != 1.0:
             raise ValueError(f"guidance_scale={guidance_scale:g} needs class labels y (guidance pushes samples "
                              "towards a class); pass y=... or leave guidance_scale=1")
+        classifier_scale = check_float(classifier_scale, "classifier_scale", low=0.0)
+        if classifier is not None:
+            if not isinstance(classifier, NoiseAwareClassifier):
+                raise TypeError(f"classifier must be a NoiseAwareClassifier, got {type(classifier).__name__}")
+            if labels is None:
+                raise ValueError("classifier guidance needs class labels y: pass y=...")
+            if classifier.data_shape != self.data_shape or classifier.n_classes != self.n_classes:
+                raise ValueError(f"classifier was built for data {classifier.data_shape} with {classifier.n_classes} "
+                                 f"classes, the model for {self.data_shape} with {self.n_classes}")
         self.check_fitted("sample")
+
+        def eps_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            eps = self.predict_noise(x, t, labels, guidance_scale)
+            if classifier is None or classifier_scale == 0.0:
+                return eps
+            return self.classifier_guided_noise(x, t, labels, eps, classifier, classifier_scale)
+
         with eval_mode(self):
-            out = sample_loop(lambda x, t: self.predict_noise(x, t, labels, guidance_scale), self.schedule,
+            out = sample_loop(eps_fn, self.schedule,
                               (n_samples, *self.data_shape), sampler=sampler, steps=steps, eta=eta,
                               clip=self.data_range is not None, random_state=random_state, device=self.device,
                               return_trajectory=return_trajectory)

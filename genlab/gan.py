@@ -5,8 +5,10 @@ discriminator ``D(x)`` that tells real from generated data; the two are trained 
 This module gives
 
 - builders: :class:`Generator` / :class:`Discriminator` (an MLP for vectors, DCGAN-style convs for
-  8x8 and 28x28 images, each optionally class-conditional), :class:`StyleGenerator` (a mapping
-  network and per-layer styles, for style mixing);
+  8x8 and 28x28 images, each optionally class-conditional; the generator optionally with
+  self-attention), :class:`StyleGenerator` (a mapping network and per-layer styles through
+  :class:`~genlab.layers.AdaIN`, for style mixing), :class:`ProgressiveGenerator` with
+  :class:`FadeInSchedule` (progressive growing from 4x4 to 8x8);
 - the losses: :func:`discriminator_loss` / :func:`generator_loss` for ``"minimax"``,
   ``"non_saturating"``, ``"hinge"`` and ``"wasserstein"``, and :func:`gradient_penalty` (WGAN-GP);
 - :class:`GAN`, trained by :class:`genlab.train.Trainer` through its ``configure_optimizers`` /
@@ -14,7 +16,8 @@ This module gives
   step, optional weight clipping), and :class:`CycleGAN` for unpaired translation.
 
 A GAN defines no density, so :class:`GAN` has no ``log_prob``: judge it with the sample-based
-metrics of :mod:`genlab.metrics` (FID, KID, precision/recall, ...).
+metrics of :mod:`genlab.metrics` (FID, KID, precision/recall, ...). :func:`latent_attribution` and
+:func:`latent_traversal` ask which latent dimensions control a feature of the generated images.
 """
 from __future__ import annotations
 
@@ -26,9 +29,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import GenerativeModule
-from .layers import apply_spectral_norm, eval_mode, mlp
+from .layers import AdaIN, SelfAttention2d, apply_spectral_norm, eval_mode, fade_in, mlp
+from .train import Callback
 from .validation import (
     as_float_tensor,
+    check_bool,
     check_float,
     check_int,
     check_labels,
@@ -37,7 +42,8 @@ from .validation import (
     check_random_state,
 )
 
-__all__ = ["LOSSES", "Generator", "Discriminator", "StyleGenerator", "discriminator_loss", "generator_loss",
+__all__ = ["LOSSES", "Generator", "Discriminator", "StyleGenerator", "ProgressiveGenerator", "FadeInSchedule",
+           "latent_attribution", "latent_traversal", "discriminator_loss", "generator_loss",
            "gradient_penalty", "GAN", "CycleGAN", "mode_coverage", "check_gradient_penalty",
            "gradient_penalty_exercise"]
 
@@ -95,7 +101,9 @@ class Generator(nn.Module):
     (Radford et al. 2016): a linear stem to ``2*channels`` maps of side 2 (7), then two
     transposed convolutions with batch norm and ReLU doubling the side twice.
     With ``n_classes`` the generator is conditional (Mirza & Osindero 2014): a learned class
-    embedding is concatenated to ``z``.
+    embedding is concatenated to ``z``. ``attention=True`` (images only) adds a self-attention
+    block (:class:`~genlab.layers.SelfAttention2d`, one head, residual) after the first upsampling,
+    as in SAGAN (Zhang et al. 2019): every pixel of those maps can then draw on every other.
 
     Args:
         latent_dim: size of the noise.
@@ -105,17 +113,21 @@ class Generator(nn.Module):
         n_classes: number of classes for a conditional generator (None: unconditional).
         embed_dim: size of the class embedding.
         output_activation: ``"tanh"`` (data scaled to [-1, 1]) or None.
+        attention: add a self-attention block after the first upsampling (images only).
     """
 
     def __init__(self, latent_dim: int, output_shape: int | Sequence[int], *, hidden: Sequence[int] = (128, 128),
                  channels: int = 32, n_classes: int | None = None, embed_dim: int = 16,
-                 output_activation: str | None = None) -> None:
+                 output_activation: str | None = None, attention: bool = False) -> None:
         super().__init__()
         self.latent_dim = check_int(latent_dim, "latent_dim", minimum=1)
         self.output_shape = _check_shape(output_shape, "output_shape")
         self.n_classes = _check_n_classes(n_classes)
         check_option(output_activation, "output_activation", (None, "tanh"))
         embed_dim = check_int(embed_dim, "embed_dim", minimum=1)
+        self.attention = check_bool(attention, "attention")
+        if self.attention and len(self.output_shape) == 1:
+            raise ValueError("attention=True needs images (output_shape (1, S, S)): vectors have no pixels to attend")
         self.embedding = nn.Embedding(self.n_classes, embed_dim) if self.n_classes else None
         n_in = self.latent_dim + (embed_dim if self.n_classes else 0)
         if len(self.output_shape) == 1:
@@ -128,6 +140,7 @@ class Generator(nn.Module):
                 nn.Linear(n_in, 2 * c * side * side), nn.Unflatten(1, (2 * c, side, side)),
                 nn.BatchNorm2d(2 * c), nn.ReLU(),
                 nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1), nn.BatchNorm2d(c), nn.ReLU(),
+                *([SelfAttention2d(c, n_heads=1)] if self.attention else []),
                 nn.ConvTranspose2d(c, 1, 4, stride=2, padding=1),
                 *([nn.Tanh()] if output_activation == "tanh" else []))
 
@@ -184,19 +197,6 @@ class Discriminator(nn.Module):
         return score
 
 
-class _AdaIN(nn.Module):
-    """Adaptive instance norm: normalise each map, then scale and shift it by the style ``w``."""
-
-    def __init__(self, channels: int, w_dim: int) -> None:
-        super().__init__()
-        self.norm = nn.InstanceNorm2d(channels)
-        self.style = nn.Linear(w_dim, 2 * channels)
-
-    def forward(self, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        scale, shift = self.style(w)[:, :, None, None].chunk(2, 1)
-        return self.norm(h) * (1 + scale) + shift
-
-
 class StyleGenerator(nn.Module):
     """A miniature StyleGAN generator (Karras et al. 2019) for 8x8 or 28x28 images.
 
@@ -225,7 +225,7 @@ class StyleGenerator(nn.Module):
         self.mapping = mlp([self.latent_dim] + [w_dim] * n_map, activation="leaky_relu")
         side = 7 if self.output_shape[1] == 28 else 2
         self.const = nn.Parameter(torch.randn(1, 2 * c, side, side))
-        self.ada = nn.ModuleList([_AdaIN(2 * c, w_dim), _AdaIN(c, w_dim), _AdaIN(c, w_dim)])
+        self.ada = nn.ModuleList([AdaIN(2 * c, w_dim), AdaIN(c, w_dim), AdaIN(c, w_dim)])
         self.up1 = nn.Sequential(nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1), nn.LeakyReLU(0.2))
         self.up2 = nn.Sequential(nn.ConvTranspose2d(c, c, 4, stride=2, padding=1), nn.LeakyReLU(0.2))
         self.to_image = nn.Sequential(nn.Conv2d(c, 1, 3, padding=1), *([nn.Tanh()] if output_activation else []))
@@ -252,6 +252,101 @@ class StyleGenerator(nn.Module):
         h = self.ada[1](self.up1(h), ws[1])
         h = self.ada[2](self.up2(h), ws[2])
         return self.to_image(h)
+
+
+class ProgressiveGenerator(nn.Module):
+    """A generator that grows from 4x4 to 8x8 images (progressive growing, Karras et al. 2018).
+
+    A stem maps ``z`` to 4x4 feature maps; ``to_image_4`` (a 1x1 conv) reads a 4x4 image from them.
+    :meth:`grow` adds the 8x8 stage (nearest upsampling, two 3x3 convs, ``to_image_8``) and blends it
+    in with :func:`genlab.layers.fade_in`: ``alpha * new + (1 - alpha) * upsample(old)``, where
+    ``alpha`` (a buffer, so the Trainer's EMA copy follows it) goes from 0 to 1 during the fade-in
+    (:class:`FadeInSchedule`). The output is always ``(n, 1, 8, 8)``: at the 4x4 stage each pixel is
+    a 2x2 block, and :meth:`prepare_real` shows the discriminator the real images at the same
+    resolution and with the same blend (the GAN calls it on every real batch), so a single 8x8
+    :class:`Discriminator` serves every stage. Same interface as :class:`Generator`
+    (``latent_dim``, ``output_shape``, ``n_classes = None``), so :class:`GAN` trains it.
+
+    Args:
+        latent_dim: size of the noise.
+        channels: width of the feature maps.
+        grown: start at the 8x8 stage with ``alpha = 1`` (the same network trained without growing).
+        output_activation: ``"tanh"`` (data scaled to [-1, 1]) or None.
+    """
+
+    def __init__(self, latent_dim: int, *, channels: int = 32, grown: bool = False,
+                 output_activation: str | None = "tanh") -> None:
+        super().__init__()
+        self.latent_dim = check_int(latent_dim, "latent_dim", minimum=1)
+        self.output_shape = (1, 8, 8)
+        self.n_classes = None
+        c = check_int(channels, "channels", minimum=1)
+        grown = check_bool(grown, "grown")
+        check_option(output_activation, "output_activation", (None, "tanh"))
+        self.stem = nn.Sequential(nn.Linear(self.latent_dim, c * 16), nn.Unflatten(1, (c, 4, 4)), nn.LeakyReLU(0.2),
+                                  nn.Conv2d(c, c, 3, padding=1), nn.LeakyReLU(0.2))
+        self.to_image_4 = nn.Conv2d(c, 1, 1)
+        self.block_8 = nn.Sequential(nn.Upsample(scale_factor=2.0, mode="nearest"), nn.Conv2d(c, c, 3, padding=1),
+                                     nn.LeakyReLU(0.2), nn.Conv2d(c, c, 3, padding=1), nn.LeakyReLU(0.2))
+        self.to_image_8 = nn.Conv2d(c, 1, 1)
+        self.output = nn.Tanh() if output_activation == "tanh" else nn.Identity()
+        self.register_buffer("resolution", torch.tensor(8 if grown else 4))
+        self.register_buffer("alpha", torch.tensor(1.0))
+
+    def grow(self) -> None:
+        """Enter the 8x8 stage with ``alpha = 0`` (the output is unchanged until ``alpha`` rises)."""
+        if int(self.resolution) == 8:
+            raise ValueError("the generator has already grown to 8x8")
+        self.resolution.fill_(8)
+        self.alpha.fill_(0.0)
+
+    def set_alpha(self, alpha: float) -> None:
+        """Set the fade-in weight of the 8x8 stage (in [0, 1]; only after :meth:`grow`)."""
+        alpha = check_float(alpha, "alpha", low=0.0, high=1.0)
+        if int(self.resolution) != 8:
+            raise ValueError("alpha blends the 8x8 stage in: call grow() first")
+        self.alpha.fill_(alpha)
+
+    def prepare_real(self, x: torch.Tensor) -> torch.Tensor:
+        """Real images ``(n, 1, 8, 8)`` as the discriminator should see them at the current stage."""
+        x = _check_input(x, self.output_shape, "x", type(self).__name__)
+        low = F.avg_pool2d(x, 2)
+        if int(self.resolution) == 4:
+            return F.interpolate(low, scale_factor=2.0, mode="nearest")
+        return fade_in(low, x, self.alpha)
+
+    def forward(self, z: torch.Tensor, y: Any = None) -> torch.Tensor:
+        if y is not None:
+            raise ValueError("y was given, but ProgressiveGenerator is not conditional")
+        h = self.stem(_check_input(z, (self.latent_dim,), "z", type(self).__name__))
+        low = self.to_image_4(h)
+        if int(self.resolution) == 4:
+            return self.output(F.interpolate(low, scale_factor=2.0, mode="nearest"))
+        return self.output(fade_in(low, self.to_image_8(self.block_8(h)), self.alpha))
+
+
+class FadeInSchedule(Callback):
+    """Grow a :class:`ProgressiveGenerator` at the start of a fit and raise ``alpha`` linearly to 1.
+
+    ``alpha = min(1, steps_done / steps)`` after each training step, so the new 8x8 stage is blended
+    in over ``steps`` steps and then trained alone. ``generator`` is the GAN's generator.
+    """
+
+    def __init__(self, generator: nn.Module, steps: int) -> None:
+        if not isinstance(generator, ProgressiveGenerator):
+            raise TypeError(f"generator must be a ProgressiveGenerator, got {type(generator).__name__}")
+        self.generator = generator
+        self.steps = check_int(steps, "steps", minimum=1)
+        self.done = 0
+
+    def on_fit_start(self, trainer) -> None:
+        # A later fit with the same schedule continues the fade-in where it stopped.
+        if int(self.generator.resolution) == 4:
+            self.generator.grow()
+
+    def on_batch_end(self, trainer, loss: float) -> None:
+        self.done += 1
+        self.generator.set_alpha(min(1.0, self.done / self.steps))
 
 
 # ============================================================================ losses
@@ -412,6 +507,11 @@ class GAN(GenerativeModule):
             y = None  # an unconditional GAN ignores labels that come with the data
         return x, _labels(self, y, x.shape[0], x.device) if self.n_classes else None
 
+    def _prepare_real(self, x: torch.Tensor) -> torch.Tensor:
+        """Real data as the discriminator sees them: a growing generator (``prepare_real``) sets the resolution."""
+        prepare = getattr(self.generator, "prepare_real", None)
+        return prepare(x) if callable(prepare) else x
+
     def _noise(self, n: int, device: torch.device) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, device=device)
 
@@ -422,6 +522,7 @@ class GAN(GenerativeModule):
         ``d_loss`` (without penalty), ``gradient_penalty`` (if used) and ``g_loss`` (on generator steps).
         """
         x, y = self._split(batch)
+        x = self._prepare_real(x)
         n = x.shape[0]
         with torch.no_grad():
             fake = self.generator(self._noise(n, x.device), y)
@@ -445,6 +546,7 @@ class GAN(GenerativeModule):
     def losses(self, batch: Any) -> dict[str, torch.Tensor]:
         """``d_loss`` and ``g_loss`` on ``batch`` with fresh samples (no update, no penalty)."""
         x, y = self._split(batch)
+        x = self._prepare_real(x)
         fake = self.generator(self._noise(x.shape[0], x.device), y)
         fake_scores = self.discriminator(fake, y)
         return {"d_loss": discriminator_loss(self.discriminator(x, y), fake_scores, self.loss_name),
@@ -552,6 +654,64 @@ class CycleGAN(GenerativeModule):
         if x.shape[1] != self.dim:
             raise ValueError(f"x must have shape (n, {self.dim}), got {tuple(x.shape)}")
         return (self.g_ab if direction == "ab" else self.g_ba)(x)
+
+
+# ============================================================================ interpretability
+def _check_latent_batch(z: Any, name: str = "z") -> torch.Tensor:
+    if not isinstance(z, torch.Tensor):
+        raise TypeError(f"{name} must be a torch tensor of latent codes (n, latent_dim), got {type(z).__name__}")
+    if z.ndim != 2 or z.shape[0] == 0 or not z.is_floating_point():
+        raise ValueError(f"{name} must be a non-empty floating tensor of shape (n, latent_dim), got dtype {z.dtype}, "
+                         f"shape {tuple(z.shape)}")
+    if not bool(torch.isfinite(z).all()):
+        raise ValueError(f"{name} holds NaN or infinite values")
+    return z
+
+
+def latent_attribution(decode: Any, score: Any, z: Any) -> torch.Tensor:
+    """Gradient of a feature of the generated image with respect to each latent dimension.
+
+    ``decode(z)`` maps latent codes ``(n, latent_dim)`` to images (e.g. a GAN's generator) and
+    ``score(images)`` reads one number per image from them (e.g. the evaluation classifier's logit for
+    a class, or the total ink). Returns ``d score(decode(z)_i) / d z_i``, shape ``(n, latent_dim)``:
+    to first order, moving ``z_i`` by ``delta`` along dimension ``j`` changes the feature by
+    ``delta * attribution[i, j]``, so the dimensions with the largest ``|attribution|`` are those
+    that control the feature near ``z_i`` (a saliency map over the latent code, Simonyan et al. 2014).
+    Both networks must be differentiable; their weights are left untouched (no gradient is stored).
+    """
+    if not callable(decode):
+        raise TypeError(f"decode must be a function z -> images, got {type(decode).__name__}")
+    if not callable(score):
+        raise TypeError(f"score must be a function images -> (n,) scores, got {type(score).__name__}")
+    z = _check_latent_batch(z).detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        values = score(decode(z))
+        if not isinstance(values, torch.Tensor) or tuple(values.shape) != (z.shape[0],):
+            got = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
+            raise ValueError(f"score must return one number per image, shape ({z.shape[0]},), got {got}")
+        (grad,) = torch.autograd.grad(values.sum(), z)
+    return grad.detach()
+
+
+@torch.no_grad()
+def latent_traversal(decode: Any, z: Any, dim: int, offsets: Any) -> torch.Tensor:
+    """Images along one latent axis: ``decode(z + offsets[k] * e_dim)`` for each offset, ``(k, ...)``.
+
+    ``z`` is one latent code, ``(latent_dim,)`` or ``(1, latent_dim)``; ``offsets`` a 1-D sequence of
+    numbers. Holding every other dimension fixed shows what that one dimension controls.
+    """
+    if not callable(decode):
+        raise TypeError(f"decode must be a function z -> images, got {type(decode).__name__}")
+    if isinstance(z, torch.Tensor) and z.ndim == 1:
+        z = z[None]
+    z = _check_latent_batch(z)
+    if z.shape[0] != 1:
+        raise ValueError(f"z must be one latent code, (latent_dim,) or (1, latent_dim), got {tuple(z.shape)}")
+    dim = check_int(dim, "dim", minimum=0, maximum=z.shape[1] - 1)
+    steps = as_float_tensor(offsets, name="offsets", ndim=1, dtype=z.dtype, device=z.device)
+    codes = z.repeat(len(steps), 1)
+    codes[:, dim] += steps
+    return decode(codes)
 
 
 # ============================================================================ mode collapse, measured

@@ -65,7 +65,7 @@ from .validation import (
     check_random_state,
 )
 
-__all__ = ["GaussianHMM", "CategoricalHMM", "check_forward_answer", "COVARIANCE_TYPES"]
+__all__ = ["GaussianHMM", "CategoricalHMM", "check_forward_answer", "COVARIANCE_TYPES", "AMINO_ACIDS", "profile_hmm"]
 
 COVARIANCE_TYPES = ("spherical", "diag", "full")
 IMPLEMENTATIONS = ("log", "scaling")
@@ -1318,3 +1318,63 @@ def check_forward_answer(answer: Any, *, random_state: int = 0) -> str | None:
         return "return log p(x) (nats), not p(x)"
     return (f"log p(x) should be {expected:.6f}, got {got:.6f}: alpha_1 = pi * b_1; alpha_t = (alpha_{{t-1}} @ A) * "
             f"b_t; normalise alpha_t by c_t = its sum and return sum_t log c_t plus the emission shifts")
+
+
+# ----------------------------------------------------------------------------- a hand-built profile HMM
+#: The 20 standard amino acids, one letter each, in alphabetical order (symbol i is AMINO_ACIDS[i]).
+AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
+#: Background amino-acid frequencies (approximate UniProtKB/Swiss-Prot composition, renormalised).
+_BACKGROUND = (8.25, 1.38, 5.46, 6.72, 3.86, 7.07, 2.27, 5.91, 5.80, 9.65, 2.41, 4.06, 4.74, 3.93, 5.53, 6.64,
+               5.35, 6.86, 1.10, 2.92)
+
+
+def profile_hmm(n_match: int = 30, *, conservation: float = 0.7, p_insert: float = 0.05, p_delete: float = 0.05,
+                p_extend: float = 0.5, random_state: Any = 0) -> CategoricalHMM:
+    """A hand-built profile HMM over the 20 amino acids (:data:`AMINO_ACIDS`), ready to sample and score.
+
+    A profile HMM (Krogh et al. 1994; Eddy 1998) describes a protein family: match state ``M_i`` emits the
+    family's residue at position ``i``, insert state ``I_i`` adds residues between positions ``i`` and
+    ``i + 1``. Here match state ``i`` emits a *consensus* residue (drawn at random once) with probability
+    ``conservation`` and otherwise a background residue; insert states emit background residues.
+    :class:`CategoricalHMM` has no silent states, so a deletion is a jump ``M_i -> M_{i+2}`` (probability
+    ``p_delete``), and after the last match state the chain stays in a background state ``C`` (the
+    C-terminal tail), so sequences of any length can be drawn. States: ``M_0..M_{L-1}``, ``I_0..I_{L-1}``, ``C``.
+
+    Args:
+        n_match: number of match states (positions of the family).
+        conservation: probability that a match state emits its consensus residue (0..1).
+        p_insert: probability ``M_i -> I_i``; ``p_extend``: ``I_i -> I_i``.
+        p_delete: probability ``M_i -> M_{i+2}``.
+        random_state: seed of the consensus residues.
+
+    Returns:
+        A :class:`CategoricalHMM` with ``startprob_``, ``transmat_`` and ``emissionprob_`` set (CPU, float64).
+    """
+    n_match = check_int(n_match, "n_match", minimum=2)
+    conservation = check_float(conservation, "conservation", low=0.0, high=1.0)
+    p_insert = check_float(p_insert, "p_insert", low=0.0, high=0.5)
+    p_delete = check_float(p_delete, "p_delete", low=0.0, high=0.5)
+    p_extend = check_float(p_extend, "p_extend", low=0.0, high=1.0, high_inclusive=False)
+    generator = check_random_state(random_state)
+    background = np.asarray(_BACKGROUND) / np.sum(_BACKGROUND)
+    n_states, tail = 2 * n_match + 1, 2 * n_match
+    consensus = torch.multinomial(torch.as_tensor(background), n_match, replacement=True,
+                                  generator=generator).numpy()
+    emission = np.tile(background, (n_states, 1))
+    emission[np.arange(n_match)] *= 1 - conservation
+    emission[np.arange(n_match), consensus] += conservation
+    trans = np.zeros((n_states, n_states))
+    for i in range(n_match):
+        nxt = i + 1 if i + 1 < n_match else tail
+        skip = i + 2 if i + 2 < n_match else tail
+        trans[i, n_match + i] += p_insert
+        trans[i, skip] += p_delete
+        trans[i, nxt] += 1 - p_insert - p_delete
+        trans[n_match + i, n_match + i] = p_extend
+        trans[n_match + i, nxt] += 1 - p_extend
+    trans[tail, tail] = 1.0
+    start = np.zeros(n_states)
+    start[0] = 1.0
+    model = CategoricalHMM(n_components=n_states, n_features=len(AMINO_ACIDS), device="cpu")
+    model.startprob_, model.transmat_, model.emissionprob_ = start, trans, emission
+    return model

@@ -341,3 +341,85 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
         if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
             nn.utils.parametrizations.spectral_norm(layer)
     return module
+
+
+# ----------------------------------------------------------------------------- styles and progressive growing
+def _check_feature_maps(h: object, name: str) -> torch.Tensor:
+    if not isinstance(h, torch.Tensor):
+        raise TypeError(f"{name} must be a torch tensor of feature maps (n, C, H, W), got {type(h).__name__}")
+    if h.ndim != 4 or h.shape[0] == 0 or not h.is_floating_point():
+        raise ValueError(f"{name} must be a non-empty floating tensor of feature maps (n, C, H, W), got dtype "
+                         f"{h.dtype}, shape {tuple(h.shape)}")
+    return h
+
+
+def adain(h: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Adaptive instance normalisation (Huang & Belongie 2017): ``scale * (h - mean) / std + shift``.
+
+    Each feature map of each example is normalised over its pixels (mean 0, biased variance 1, as
+    ``nn.InstanceNorm2d``), then scaled and shifted by the style: ``scale`` and ``shift`` are ``(n, C)``,
+    one number per example and channel. The normalisation erases the map's own statistics, so the
+    style alone decides them: this is how StyleGAN's ``w`` controls each block.
+
+    Args:
+        h: feature maps ``(n, C, H, W)``.
+        scale, shift: the style, each ``(n, C)``.
+        eps: added to the variance (numerical safety).
+    """
+    h = _check_feature_maps(h, "h")
+    for name, value in (("scale", scale), ("shift", shift)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name} must be a torch tensor (n, C), got {type(value).__name__}")
+        if tuple(value.shape) != tuple(h.shape[:2]):
+            raise ValueError(f"{name} must have shape (n, C) = {tuple(h.shape[:2])}, one value per example and "
+                             f"channel, got {tuple(value.shape)}")
+    eps = check_float(eps, "eps", low=0.0, low_inclusive=False)
+    mean = h.mean(dim=(2, 3), keepdim=True)
+    var = h.var(dim=(2, 3), keepdim=True, unbiased=False)
+    return scale[:, :, None, None] * (h - mean) / torch.sqrt(var + eps) + shift[:, :, None, None]
+
+
+class AdaIN(nn.Module):
+    """:func:`adain` with a learned affine map from a style vector ``w`` ``(n, w_dim)`` to ``(scale, shift)``.
+
+    The scale is ``1 + a(w)`` so that a zero style leaves the normalised maps unchanged.
+    """
+
+    def __init__(self, channels: int, w_dim: int) -> None:
+        super().__init__()
+        self.channels = check_int(channels, "channels", minimum=1)
+        self.w_dim = check_int(w_dim, "w_dim", minimum=1)
+        self.style = nn.Linear(self.w_dim, 2 * self.channels)
+
+    def forward(self, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.style(w).chunk(2, 1)
+        return adain(h, 1 + scale, shift)
+
+
+def fade_in(low: torch.Tensor, high: torch.Tensor, alpha: float | torch.Tensor) -> torch.Tensor:
+    """Progressive growing's blend (Karras et al. 2018): ``alpha * high + (1 - alpha) * upsample(low)``.
+
+    ``low`` is the output of the old, coarser stage ``(n, C, h, w)``; ``high`` the new stage's output
+    ``(n, C, k h, k w)`` for an integer factor ``k``. ``low`` is upsampled by nearest neighbour (each
+    pixel copied into a ``k x k`` block), so ``alpha = 0`` reproduces the old network exactly and
+    ``alpha = 1`` is the new one alone: a new layer enters the network without a jump.
+    """
+    low, high = _check_feature_maps(low, "low"), _check_feature_maps(high, "high")
+    if low.shape[:2] != high.shape[:2]:
+        raise ValueError(f"low and high must have the same batch size and channels, got {tuple(low.shape)} and "
+                         f"{tuple(high.shape)}")
+    factor = high.shape[2] // low.shape[2]
+    if factor < 1 or tuple(high.shape[2:]) != (low.shape[2] * factor, low.shape[3] * factor):
+        raise ValueError(f"high's size {tuple(high.shape[2:])} must be an integer multiple of low's "
+                         f"{tuple(low.shape[2:])}")
+    if isinstance(alpha, torch.Tensor):
+        if alpha.numel() != 1:
+            raise ValueError(f"alpha must be one number in [0, 1], got a tensor of shape {tuple(alpha.shape)}")
+        alpha = alpha.reshape(())
+        value = float(alpha)
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"alpha must lie in [0, 1], got {value}")
+    else:
+        alpha = check_float(alpha, "alpha", low=0.0, high=1.0)
+    up = nn.functional.interpolate(low, scale_factor=factor, mode="nearest") if factor > 1 else low
+    return alpha * high + (1 - alpha) * up

@@ -7,7 +7,8 @@ to the device), or one that defines its own step with several optimisers
 The :class:`Trainer` adds what every chapter needs and none
 should copy: device placement, Adam/AdamW, gradient clipping, mixed precision
 on CUDA, an EMA of the weights, a ``tqdm.auto`` progress bar, validation,
-early stopping, callbacks, and atomic checkpoints that resume the same run.
+early stopping, callbacks, and atomic checkpoints that resume the same run. ``Trainer.find_lr`` runs
+the learning-rate range test; :func:`linear_scaled_lr` applies the linear-scaling rule for batch sizes.
 
 Example::
 
@@ -37,6 +38,7 @@ from .layers import eval_mode
 from .validation import (
     check_bool,
     check_device,
+    check_float,
     check_int,
     check_option,
     check_optional_int,
@@ -252,9 +254,14 @@ class Optimizers(Mapping[str, torch.optim.Optimizer]):
         self._trainer._check_finite(value, "loss" if len(self) == 1 else f"{name} loss")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        params = [p for group in optimizer.param_groups for p in group["params"]]
         if self._trainer.grad_clip is not None:
-            params = [p for group in optimizer.param_groups for p in group["params"]]
-            nn.utils.clip_grad_norm_(params, self._trainer.grad_clip)
+            # clip_grad_norm_ returns the norm *before* clipping: what a monitor needs to see explode.
+            norm = nn.utils.clip_grad_norm_(params, self._trainer.grad_clip)
+            if self._trainer.track_grad_norm:
+                self._trainer.last_grad_norm[name] = float(norm)
+        elif self._trainer.track_grad_norm:
+            self._trainer.last_grad_norm[name] = grad_norm(params)
         optimizer.step()
         return value
 
@@ -358,6 +365,10 @@ class Trainer:
         self.best_val = math.inf
         self.best_state: dict[str, torch.Tensor] | None = None
         self.epochs_without_improvement = 0
+        # Global gradient norm (before clipping) of each optimiser's last step, recorded only when a callback
+        # asks for it (genlab.diagnostics.GradNormMonitor sets track_grad_norm): reading it costs a device sync.
+        self.track_grad_norm = False
+        self.last_grad_norm: dict[str, float] = {}
 
     @property
     def optimizer(self) -> torch.optim.Optimizer:
@@ -554,6 +565,74 @@ class Trainer:
         for callback in self.callbacks:
             getattr(callback, hook)(self, *args)
 
+    # -------------------------------------------------------------- learning-rate range test
+    def find_lr(self, train_data: Any, *, lr_min: float = 1e-6, lr_max: float = 1.0, n_steps: int = 100,
+                smoothing: float = 0.05, diverge_factor: float = 4.0) -> dict[str, Any]:
+        """The learning-rate range test (Smith 2017): one short run with a geometrically growing rate.
+
+        Starting from the current weights it takes up to ``n_steps`` optimiser steps, the rate growing from
+        ``lr_min`` to ``lr_max`` by the same factor each step (:func:`lr_range`), and records the loss of
+        each batch; it stops early once the smoothed loss exceeds ``diverge_factor`` times its best (or
+        becomes NaN/inf). Afterwards the model, the optimiser, the learning rate and the random states are
+        restored exactly, so ``fit`` starts from where it would have started.
+
+        Returns a dict: ``lr`` (the rates tried), ``loss`` (the raw batch losses), ``smoothed`` (their
+        bias-corrected exponential moving average with weight ``smoothing``) and ``suggestion``: a tenth of
+        the rate at the smoothed minimum, a rate still safely below where the loss turns up.
+
+        Raises:
+            ValueError: bad bounds or sizes, or a model with its own ``training_step`` (several optimisers).
+        """
+        if self.custom_step:
+            raise ValueError(f"find_lr needs a one-loss model; {type(self.model).__name__} defines its own "
+                             "training_step with several optimizers")
+        lrs = lr_range(lr_min, lr_max, n_steps)
+        smoothing = check_float(smoothing, "smoothing", low=0.0, high=1.0, low_inclusive=False)
+        diverge_factor = check_float(diverge_factor, "diverge_factor", low=1.0, low_inclusive=False)
+        loader = as_loader(train_data, self.batch_size, shuffle=True, generator=self.generator)
+        saved = {"model": copy.deepcopy(self.model.state_dict()),
+                 "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+                 "torch_rng": torch.get_rng_state(), "data_rng": self.generator.get_state()}
+        self.model.train()
+        tried: list[float] = []
+        losses: list[float] = []
+        smoothed: list[float] = []
+        average, best = 0.0, math.inf
+        batches = iter(loader)
+        try:
+            for step, lr in enumerate(lrs):
+                try:
+                    batch = next(batches)
+                except StopIteration:  # a range test may need more steps than one epoch has batches
+                    batches = iter(loader)
+                    batch = next(batches)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                batch = move_to(_unwrap(batch), self.device)
+                with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                    loss = self.model.loss(batch) if self._ddp is None else self._ddp(batch)
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    break
+                average = (1 - smoothing) * average + smoothing * value
+                smooth = average / (1 - (1 - smoothing) ** (step + 1))
+                tried.append(lr)
+                losses.append(value)
+                smoothed.append(smooth)
+                best = min(best, smooth)
+                if smooth > diverge_factor * best:
+                    break
+                self.optimizers.step("model", loss)
+        finally:
+            self.model.load_state_dict(saved["model"])
+            self.optimizer.load_state_dict(saved["optimizer"])  # restores the configured learning rate too
+            torch.set_rng_state(saved["torch_rng"])
+            self.generator.set_state(saved["data_rng"])
+        if not smoothed:
+            raise TrainingDiverged(f"the loss was NaN/inf at the first step (lr={lr_min:g}); check the inputs")
+        best_index = min(range(len(smoothed)), key=smoothed.__getitem__)
+        return {"lr": tried, "loss": losses, "smoothed": smoothed, "suggestion": tried[best_index] / 10}
+
     # -------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume: weights, every optimiser, EMA, RNG states, history."""
@@ -610,3 +689,144 @@ def _batch_size(batch: Batch) -> int:
     if isinstance(batch, dict) and batch:
         return _batch_size(next(iter(batch.values())))
     return 1
+
+
+def grad_norm(parameters: Iterable[torch.Tensor]) -> float:
+    """The global L2 norm of the gradients of ``parameters`` (those without a gradient are skipped).
+
+    This is the norm :func:`torch.nn.utils.clip_grad_norm_` compares with its ``max_norm``.
+    """
+    if isinstance(parameters, torch.Tensor):
+        parameters = [parameters]
+    if not isinstance(parameters, Iterable):
+        raise TypeError(f"parameters must be an iterable of tensors, got {type(parameters).__name__}")
+    params = list(parameters)
+    if not all(isinstance(p, torch.Tensor) for p in params):
+        raise TypeError("parameters must be an iterable of tensors (e.g. model.parameters())")
+    grads = [p.grad.detach() for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])))
+
+
+def lr_range(lr_min: float, lr_max: float, n_steps: int) -> list[float]:
+    """``n_steps`` learning rates growing geometrically from ``lr_min`` to ``lr_max`` (both included).
+
+    The schedule of the range test (:meth:`Trainer.find_lr`): each step multiplies the rate by
+    ``(lr_max / lr_min) ** (1 / (n_steps - 1))``, so every decade gets the same number of steps.
+    """
+    lr_min = check_positive_float(lr_min, "lr_min")
+    lr_max = check_positive_float(lr_max, "lr_max")
+    n_steps = check_int(n_steps, "n_steps", minimum=2)
+    if lr_max <= lr_min:
+        raise ValueError(f"lr_max must be larger than lr_min, got lr_min={lr_min:g}, lr_max={lr_max:g}")
+    ratio = (lr_max / lr_min) ** (1.0 / (n_steps - 1))
+    return [lr_min * ratio**i for i in range(n_steps)]
+
+
+def linear_scaled_lr(base_lr: float, base_batch_size: int, batch_size: int) -> float:
+    """The linear-scaling heuristic (Goyal et al. 2017): multiply the rate by the factor the batch grows.
+
+    A batch ``k`` times larger averages ``k`` times as many gradients per step and takes ``k`` times
+    fewer steps per epoch; scaling the rate by ``k`` keeps the distance travelled per epoch about the same
+    (a heuristic that holds for moderate ``k`` and breaks down for very large batches or rates).
+    """
+    base_lr = check_positive_float(base_lr, "base_lr")
+    base_batch_size = check_int(base_batch_size, "base_batch_size", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    return base_lr * batch_size / base_batch_size
+
+
+# ============================================================================ the chapter's implement-it checks
+def _exercise_tensors() -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Two fixed lists of tensors (an average and current weights, or gradients), drawn off the global stream."""
+    generator = torch.Generator().manual_seed(13)
+    shapes = [(4, 3), (3,), (2, 4)]
+    first = [torch.randn(shape, generator=generator, dtype=torch.float64) for shape in shapes]
+    second = [3 * torch.randn(shape, generator=generator, dtype=torch.float64) for shape in shapes]
+    return first, second
+
+
+def _compare_lists(got: Any, expected: list[torch.Tensor]) -> tuple[Any, Any] | None:
+    """``(got, expected)`` as flat tensors if ``got`` is a list of tensors shaped like ``expected``, else None."""
+    if not isinstance(got, (list, tuple)) or len(got) != len(expected) or not all(
+            isinstance(g, torch.Tensor) and g.shape == e.shape for g, e in zip(got, expected)):
+        return None
+    return (torch.cat([g.detach().double().flatten() for g in got]),
+            torch.cat([e.flatten() for e in expected]))
+
+
+def ema_update_exercise(answer: Any, decay: float = 0.9) -> tuple[Any, Any, str]:
+    """Run a learner's ``update(average, params, decay) -> new average`` against :class:`EMA`.
+
+    ``average`` and ``params`` are lists of tensors (the averaged and the current weights of a small
+    network); the learner returns the new averaged tensors. The expected value is what
+    :meth:`EMA.update` computes on the same network. Returns ``(got, expected, hint)`` for
+    :func:`genlab.exercises.check`; ``...`` (not attempted) is passed through as ``got``.
+
+    Raises:
+        TypeError: ``answer`` is neither ``...`` nor a function.
+    """
+    decay = check_probability(decay, "decay", open_low=True, open_high=True)
+    general = "new average = decay * average + (1 - decay) * current weights, for each tensor"
+    if answer is Ellipsis or answer is None:
+        return answer, None, general
+    if not callable(answer):
+        raise TypeError(f"answer must be a function update(average, params, decay), got {type(answer).__name__}")
+    average, params = _exercise_tensors()
+    net = nn.ParameterList([nn.Parameter(a.clone()) for a in average])
+    ema = EMA(net, decay)
+    for param, value in zip(net.parameters(), params):
+        param.data.copy_(value)
+    ema.update(net)
+    expected = [p.detach().clone() for p in ema.model.parameters()]
+    try:
+        got = answer([a.clone() for a in average], [p.clone() for p in params], decay)
+    except Exception as err:  # a learner's error is a wrong answer, not a crash of the check
+        return f"raised {type(err).__name__}: {err}", torch.cat([e.flatten() for e in expected]), general
+    pair = _compare_lists(got, expected)
+    if pair is None:
+        return (f"{type(got).__name__} (not a list of tensors shaped like average)",
+                torch.cat([e.flatten() for e in expected]), "return one new tensor per tensor of average")
+    swapped = torch.cat([(decay * p + (1 - decay) * a).flatten() for a, p in zip(average, params)])
+    if torch.allclose(pair[0], swapped):
+        return pair[0], pair[1], "decay weighs the *old average*; the current weights get only (1 - decay)"
+    return pair[0], pair[1], general
+
+
+def clip_grad_norm_exercise(answer: Any, max_norm: float = 1.0) -> tuple[Any, Any, str]:
+    """Run a learner's ``clip(grads, max_norm) -> clipped grads`` against the Trainer's clipping.
+
+    ``grads`` is a list of gradient tensors whose global norm exceeds ``max_norm``; the expected value
+    is what :func:`torch.nn.utils.clip_grad_norm_` (used by ``Trainer(grad_clip=...)``) leaves in the
+    gradients. Returns ``(got, expected, hint)`` for :func:`genlab.exercises.check`; ``...`` (not
+    attempted) is passed through as ``got``.
+
+    Raises:
+        TypeError: ``answer`` is neither ``...`` nor a function.
+    """
+    max_norm = check_positive_float(max_norm, "max_norm")
+    general = ("compute ONE norm over all tensors together, sqrt(sum of every squared entry); if it exceeds "
+               "max_norm, multiply every tensor by max_norm / norm, else return them unchanged")
+    if answer is Ellipsis or answer is None:
+        return answer, None, general
+    if not callable(answer):
+        raise TypeError(f"answer must be a function clip(grads, max_norm), got {type(answer).__name__}")
+    _, grads = _exercise_tensors()
+    params = [nn.Parameter(torch.zeros_like(g)) for g in grads]
+    for param, g in zip(params, grads):
+        param.grad = g.clone()
+    nn.utils.clip_grad_norm_(params, max_norm)
+    expected = [p.grad.detach().clone() for p in params]
+    try:
+        got = answer([g.clone() for g in grads], max_norm)
+    except Exception as err:  # a learner's error is a wrong answer, not a crash of the check
+        return f"raised {type(err).__name__}: {err}", torch.cat([e.flatten() for e in expected]), general
+    pair = _compare_lists(got, expected)
+    if pair is None:
+        return (f"{type(got).__name__} (not a list of tensors shaped like grads)",
+                torch.cat([e.flatten() for e in expected]), "return one clipped tensor per gradient tensor")
+    per_tensor = torch.cat([(g * min(1.0, max_norm / float(g.norm()))).flatten() for g in grads])
+    if torch.allclose(pair[0], per_tensor):
+        return pair[0], pair[1], "you clipped each tensor on its own; clip by the norm of all of them together"
+    return pair[0], pair[1], general

@@ -16,10 +16,11 @@ PACKAGE = ROOT / "genlab"
 
 #: Model families: each imports only shared modules (and the exceptions in ALLOWED), never another family.
 FAMILIES = {"mixture", "kde", "hmm", "nonparametric", "generative_classifier", "distributions", "vae",
-            "autoencoder", "priors", "autoregressive", "gan", "flow", "diffusion"}
+            "autoencoder", "priors", "autoregressive", "gan", "flow", "diffusion", "text", "tabular"}
 #: Shared parts every family may use.
 SHARED = {"base", "validation", "numerics", "layers", "device", "profiles", "data", "train", "io", "plot",
-          "exercises", "metrics", "results", "widgets", "distributed"}
+          "exercises", "metrics", "results", "widgets", "distributed", "watermark", "diagnostics",
+          "inpainting"}
 #: Family -> families it may import (priors are the VAE's internal part; the VAE's decoders are autoregressive).
 ALLOWED = {"vae": {"priors", "autoregressive"}, "priors": {"autoregressive"}}
 #: Modules allowed to import families lazily (inside a function): the leaderboard builds every family.

@@ -91,6 +91,12 @@ REGISTRY = [
           g.Discriminator(2, hidden=(8,))), torch.as_tensor(POINTS, dtype=torch.float32), deep=True, density=False),
     Entry("diffusion.DiffusionModel", _make("diffusion.DiffusionModel", n_steps=10, data_range=(0.0, 16.0), n_levels=17,
                                             denoiser="mlp", hidden=16, n_layers=1), DIGITS, deep=True),
+    Entry("text.NGramModel", _make("text.NGramModel", order=2, n_symbols=3), SYMBOLS),
+    Entry("text.CharModel", _make("text.CharModel", n_symbols=3, embed_dim=4, channels=8, n_layers=2),
+          torch.as_tensor(SYMBOLS.reshape(8, 10)), deep=True),
+    Entry("tabular.GaussianCopula", _make("tabular.GaussianCopula", device="cpu"), POINTS, density=False),
+    Entry("tabular.TabularVAE", _make("tabular.TabularVAE", n_features=2, latent_dim=2, hidden=8),
+          torch.as_tensor(POINTS, dtype=torch.float32), deep=True),
 ]
 
 

@@ -191,7 +191,12 @@ def test_gan_resumes_exactly(tmp_path):
 
 
 def test_wgan_gp_covers_the_ring():
-    """A short WGAN-GP run reaches every mode of the ring (the chapter's claim, on several seeds)."""
+    """WGAN-GP trained long enough reaches every mode of the ring (the chapter's claim, on other seeds).
+
+    At 100 epochs 6 of 8 seeds covered all 8 modes on one CPU (the others 7 and 6) while all did on another:
+    the run had not finished. At 200 epochs all 8 seeds (0-7) covered every mode with about 0.9 of the samples
+    near a mode, so this tests the converged behaviour, not a lucky floating-point path.
+    """
     torch.set_num_threads(1)
     x, centres = ring(2048, std=0.05)
     for seed in (1, 2):
@@ -203,7 +208,7 @@ def test_wgan_gp_covers_the_ring():
         assert coverage["modes"] == 8, (seed, coverage)
 
 
-WGAN_EPOCHS = 100
+WGAN_EPOCHS = 200
 
 
 def test_conditional_gan_and_evaluation_loss():

@@ -393,3 +393,19 @@ def test_forward_exercise_check_fails_helpfully_and_passes_the_solution():
     with pytest.raises(ExerciseError, match="function"):
         _run_forward_check(3.0)
     assert _run_forward_check(_scaled_forward)
+
+
+def test_profile_hmm_samples_family_strings_and_scores_them_above_shuffles():
+    import numpy as np
+
+    from genlab.hmm import AMINO_ACIDS, profile_hmm
+
+    model = profile_hmm(12, conservation=0.9, p_insert=0.0, p_delete=0.0, random_state=0)
+    assert model.transmat_.shape == (25, 25) and model.emissionprob_.shape == (25, len(AMINO_ACIDS))
+    np.testing.assert_allclose(model.transmat_.sum(1).numpy(), 1.0)
+    x, states = model.sample(12, random_state=0)
+    assert states.tolist() == list(range(12))                 # no insertions or deletions: M_0 .. M_11
+    consensus = model.emissionprob_[:12].argmax(1).numpy()
+    assert np.mean(x[:, 0] == consensus) > 0.5
+    shuffled = np.random.default_rng(0).permutation(x[:, 0]).reshape(-1, 1)
+    assert model.score(x) > model.score(shuffled)

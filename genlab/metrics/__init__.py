@@ -26,7 +26,11 @@ Metrics: :func:`frechet_distance`, :func:`fid` (Heusel et al. 2017), :func:`kid`
 Salimans et al. 2016), :func:`precision_recall` (Kynkäänniemi et al. 2019),
 :func:`density_coverage` (Naeem et al. 2020), :func:`c2st` (Lopez-Paz and Oquab 2017),
 :func:`memorization` (nearest-neighbour copy detection, after Meehan et al. 2020),
-and likelihood units :func:`nats_to_bits_per_dim` / :func:`bits_per_dim_to_nats`.
+likelihood units :func:`nats_to_bits_per_dim` / :func:`bits_per_dim_to_nats`, and the privacy of synthetic
+data: :func:`distance_to_closest_record` and :func:`membership_inference_advantage` (:mod:`genlab.metrics.privacy`),
+with the fixed-threshold :func:`loss_threshold_advantage` (Yeom et al. 2018); the class balance of generated samples,
+:func:`classify` and :func:`group_share` (:mod:`genlab.metrics.bias`); and a reusable real-vs-generated detector,
+:class:`RealFakeDetector` (:mod:`genlab.metrics.detection`).
 :func:`evaluate_samples` computes them all from one feature pass, and :func:`real_floor`
 gives the real-train vs real-test values every table reports beside model numbers.
 
@@ -37,6 +41,8 @@ loading, extraction), :mod:`genlab.metrics.sample` (the sample metrics) and
 """
 from __future__ import annotations
 
+from .bias import GroupShare, classify, group_share
+from .detection import RealFakeDetector
 from .features import (
                        CLASSIFIER_VERSION,
                        DATASETS,
@@ -61,6 +67,13 @@ from .features import (
                        resolve_extractor,
                        subsample,
                        train_classifier,
+)
+from .privacy import (
+                       MembershipInference,
+                       advantage_curve,
+                       distance_to_closest_record,
+                       loss_threshold_advantage,
+                       membership_inference_advantage,
 )
 from .sample import (
                        KID,
@@ -97,4 +110,6 @@ __all__ = [
     "PrecisionRecall", "Score", "c2st", "density_coverage", "evaluate_samples", "feature_statistics", "fid",
     "frechet_distance", "inception_score", "kid", "knn_radii", "memorization", "pairwise_distances", "polynomial_mmd2",
     "precision_recall", "real_floor", "bits_per_dim_to_nats", "nats_to_bits_per_dim",
+    "MembershipInference", "advantage_curve", "distance_to_closest_record", "membership_inference_advantage",
+    "loss_threshold_advantage", "GroupShare", "classify", "group_share", "RealFakeDetector",
 ]

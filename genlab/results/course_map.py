@@ -48,7 +48,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("normalising flow", "invertible map", "explicit", "exact", "1 inverse pass", "10", ("genlab.flow",)),
     Family("diffusion", "denoiser over noise levels", "explicit, intractable (defined by the reverse chain)",
            "lower bound (variational bound)", "100s of network passes", "11", ("genlab.diffusion",)),
-    Family("autoregressive", "product of conditionals", "explicit", "exact", "1 pass per dimension", "12",
+    Family("autoregressive", "product of conditionals", "explicit", "exact", "1 pass per dimension", "10",
            ("genlab.autoregressive",)),
 )
 
