@@ -246,6 +246,9 @@ class _BaseMixture(DensityMixin, BaseEstimator):
                ) -> tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor]:
         """Draw ``n_samples`` points; returns ``(X, labels)`` with rows grouped by component.
 
+        The grouping follows scikit-learn's ``sample``; to show a few samples, pick them at random rather
+        than taking the first rows (which all come from component 0).
+
         ``random_state``: an ``int`` (the same draws every call), a ``torch.Generator`` (advanced)
         or ``None`` (fresh entropy). Returns NumPy arrays if the model was fitted on NumPy data,
         torch tensors on ``device_`` if it was fitted on a tensor.
