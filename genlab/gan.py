@@ -34,9 +34,9 @@ from .train import Callback
 from .validation import (
     as_float_tensor,
     check_bool,
+    check_class_labels,
     check_float,
     check_int,
-    check_labels,
     check_option,
     check_positive_float,
     check_random_state,
@@ -84,13 +84,7 @@ def _check_input(x: Any, shape: tuple[int, ...], name: str, who: str) -> torch.T
 
 def _labels(module: nn.Module, y: Any, n: int, device: torch.device) -> torch.Tensor | None:
     """Validate ``y`` for a (conditional or not) network: labels needed exactly when it is conditional."""
-    if module.n_classes is None:
-        if y is not None:
-            raise ValueError(f"y was given, but this {type(module).__name__} is not conditional (n_classes=None)")
-        return None
-    if y is None:
-        raise ValueError(f"this {type(module).__name__} is conditional ({module.n_classes} classes): pass labels y")
-    return check_labels(y, n, n_classes=module.n_classes, name="y", device=device)
+    return check_class_labels(y, n, module.n_classes, type(module).__name__, device=device)
 
 
 # ============================================================================ networks

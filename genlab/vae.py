@@ -51,9 +51,9 @@ from .validation import (
     as_float_tensor,
     as_image_tensor,
     check_bool,
+    check_class_labels,
     check_float,
     check_int,
-    check_labels,
     check_option,
     check_random_state,
     check_shape,
@@ -263,17 +263,9 @@ class VAE(GenerativeModule):
 
     def _check_labels(self, y: Any, n: int) -> torch.Tensor | None:
         """One-hot labels ``(n, n_classes)`` for a conditional model (``y``: an int or one label per row)."""
-        if self.n_classes is None:
-            if y is not None:
-                raise ValueError(f"y was given, but this {type(self).__name__} is unconditional (use CVAE for labels)")
+        labels = check_class_labels(y, n, self.n_classes, type(self).__name__, device=self.device)
+        if labels is None:
             return None
-        if y is None:
-            raise ValueError(f"{type(self).__name__} is conditional: pass labels y (integers 0..{self.n_classes - 1})")
-        if isinstance(y, (numbers.Integral, np.integer)) and not isinstance(y, (bool, np.bool_)):
-            y = torch.full((n,), check_int(y, "y", minimum=0, maximum=self.n_classes - 1), dtype=torch.long)
-        elif isinstance(y, torch.Tensor) and y.ndim == 0:
-            y = y.reshape(1).expand(n)
-        labels = check_labels(y, n, n_classes=self.n_classes, name="y (labels)", device=self.device)
         return F.one_hot(labels, self.n_classes).float()
 
     def _split_batch(self, batch: Any) -> tuple[torch.Tensor, Any]:

@@ -233,6 +233,37 @@ def check_labels(y: Any, n_rows: int | None = None, *, n_classes: int | None = N
     return tensor
 
 
+def check_class_labels(y: Any, n_rows: int, n_classes: int | None, owner: str, *, required: bool = True,
+                       device: torch.device | str | None = None, name: str = "y") -> torch.Tensor | None:
+    """Labels for a model that may be class-conditional: ``None`` or a 1-D ``long`` tensor of ``n_rows`` labels.
+
+    Shared by every family with a conditional variant (GAN, VAE, diffusion), so they accept and refuse the
+    same things: an unconditional model (``n_classes=None``) refuses labels; a conditional one needs them when
+    ``required`` (a diffusion model also has an unconditional branch, so it passes ``required=False``); one
+    integer (or a 0-d tensor) means the same label for every row.
+
+    Args:
+        y: labels, one per row, or one integer for all rows, or ``None``.
+        n_rows: how many rows the labels are for.
+        n_classes: the model's number of classes, ``None`` for an unconditional model.
+        owner: the model's name, for the error messages.
+    """
+    if n_classes is None:
+        if y is not None:
+            raise ValueError(f"{name} was given, but this {owner} is not conditional (n_classes=None)")
+        return None
+    if y is None:
+        if required:
+            raise ValueError(f"this {owner} is conditional ({n_classes} classes): pass labels {name} "
+                             f"(integers 0..{n_classes - 1})")
+        return None
+    if isinstance(y, (numbers.Integral, np.integer)) and not isinstance(y, (bool, np.bool_)):
+        y = torch.full((n_rows,), check_int(y, name, minimum=0, maximum=n_classes - 1), dtype=torch.long)
+    elif isinstance(y, torch.Tensor) and y.ndim == 0:
+        y = y.reshape(1).expand(n_rows)
+    return check_labels(y, n_rows, n_classes=n_classes, name=name, device=device)
+
+
 def check_shape(shape: Any, name: str, *, length: int | None = None, minimum: int = 1) -> tuple[int, ...]:
     """A tuple of integers ``>= minimum`` (e.g. an image shape); rejects ``8.7`` rather than rounding."""
     if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence | torch.Size | np.ndarray):
