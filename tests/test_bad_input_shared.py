@@ -16,7 +16,8 @@ from genlab.results import course_map, leaderboard, ledger, references
 COVERED = {
     "validation.as_float_tensor", "validation.as_image_tensor", "validation.check_bool",
     "validation.check_device", "validation.check_finite_magnitude", "validation.check_float", "validation.check_int",
-    "validation.check_labels", "validation.check_class_labels", "validation.check_option", "validation.check_optional_int",
+    "validation.check_labels", "validation.check_class_labels", "validation.check_option",
+    "validation.check_optional_int",
     "validation.check_positive_float", "validation.check_probability", "validation.check_random_state",
     "validation.check_seed", "validation.check_shape", "validation.check_value_range",
     "numerics.cholesky_gaussian_log_prob", "numerics.diag_gaussian_log_prob", "numerics.diag_gaussian_log_prob_table",

@@ -276,7 +276,7 @@ MODELS: dict[str, ModelEntry] = {
     "VAE + causal-conv decoder": ModelEntry("genlab.vae", _causal_conv_vae, ("digits",), "09_vaes"),
     "autoencoder": ModelEntry("genlab.autoencoder", _autoencoder, ("digits", "mnist"), "07_autoencoders"),
     "diffusion (DDPM, U-Net)": ModelEntry("genlab.diffusion", lambda *a: importlib.import_module(
-        "genlab.diffusion").leaderboard_build(*a), ("digits",), "11_diffusion"),
+        "genlab.diffusion").leaderboard_build(*a), ("digits", "mnist"), "11_diffusion"),
     "GAN (DCGAN, EMA generator)": ModelEntry("genlab.gan", lambda *a: importlib.import_module(
         "genlab.gan").leaderboard_build(*a), ("digits", "mnist"), "08_gans"),
     "PixelCNN (exact)": ModelEntry("genlab.autoregressive", _exact_likelihood_recipe("pixelcnn"), ("digits",),
