@@ -498,12 +498,7 @@ class NoiseAwareClassifier(nn.Module):
         if not isinstance(schedule, NoiseSchedule):
             raise TypeError(f"schedule must be a NoiseSchedule (the diffusion model's), got {type(schedule).__name__}")
         self.schedule = schedule
-        if data_range is not None:
-            low, high = (check_float(v, f"data_range[{i}]") for i, v in enumerate(_check_pair_like(data_range)))
-            if not low < high:
-                raise ValueError(f"data_range must be (low, high) with low < high, got {data_range}")
-            data_range = (low, high)
-        self.data_range = data_range
+        self.data_range = _check_data_range(data_range)
         hidden = check_int(hidden, "hidden", minimum=2)
         n_layers = check_int(n_layers, "n_layers", minimum=1)
         self.time_embed = SinusoidalEmbedding(2 * (hidden // 2), hidden)
@@ -604,12 +599,7 @@ class DiffusionModel(GenerativeModule):
         self.n_classes = check_optional_int(n_classes, "n_classes", minimum=1)
         self.schedule = schedule if isinstance(schedule, NoiseSchedule) else make_schedule(schedule, n_steps)
         self.n_steps = self.schedule.n_steps
-        if data_range is not None:
-            low, high = (check_float(v, f"data_range[{i}]") for i, v in enumerate(_check_pair_like(data_range)))
-            if not low < high:
-                raise ValueError(f"data_range must be (low, high) with low < high, got {data_range}")
-            data_range = (low, high)
-        self.data_range = data_range
+        self.data_range = _check_data_range(data_range)
         self.n_levels = check_optional_int(n_levels, "n_levels", minimum=2)
         if self.n_levels is not None and data_range is None:
             raise ValueError("n_levels (discrete data) needs a data_range that its levels span")
@@ -878,6 +868,16 @@ class DiffusionModel(GenerativeModule):
         x_t = self.schedule.add_noise(x0, noise, t)
         eps = self.eps_network(x_t.float(), t, y).double()
         return self.schedule.predict_x0(x_t, t, eps).clamp(-1.0, 1.0)
+
+
+def _check_data_range(data_range: Any) -> tuple[float, float] | None:
+    """``None`` (data already in the model's units) or ``(low, high)`` floats with ``low < high``."""
+    if data_range is None:
+        return None
+    low, high = (check_float(v, f"data_range[{i}]") for i, v in enumerate(_check_pair_like(data_range)))
+    if not low < high:
+        raise ValueError(f"data_range must be (low, high) with low < high, got {data_range}")
+    return (low, high)
 
 
 def _check_pair_like(value: Any) -> tuple[Any, Any]:
