@@ -40,7 +40,8 @@ import torch
 
 from .validation import check_float
 
-__all__ = ["ExerciseError", "NotAttempted", "check", "chapter_fingerprint", "copy_is_current", "find_exercises",
+__all__ = ["ExerciseError", "NotAttempted", "attempted_function", "check", "chapter_fingerprint", "copy_is_current",
+           "find_exercises",
            "load_notebook", "main", "nbgrader_source", "refresh_student_copies", "strip_solutions"]
 
 SOLUTION_TAG = "solution"
@@ -71,6 +72,19 @@ def _fail(name: str, expected: str, got: str, hint: str | None) -> None:
     if hint:
         lines.append(f"  hint:     {hint}")
     raise ExerciseError("\n".join(lines))
+
+
+def attempted_function(answer: Any, signature: str) -> bool:
+    """For an implement-it exercise's checker: False when not attempted (``...`` or None), True for a function.
+
+    Anything else raises a TypeError naming ``answer`` and the expected ``signature`` (e.g.
+    ``"clip(grads, max_norm)"``), so every checker refuses a wrong kind of answer the same way.
+    """
+    if answer is Ellipsis or answer is None:
+        return False
+    if not callable(answer):
+        raise TypeError(f"answer must be a function {signature}, got {type(answer).__name__}")
+    return True
 
 
 def check(name: str, got: Any, expected: Any = None, *, rtol: float = 1e-5, atol: float = 1e-8,

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .base import GenerativeModule
+from .exercises import attempted_function
 from .io import atomic_write
 from .layers import eval_mode
 from .validation import (
@@ -769,10 +770,8 @@ def ema_update_exercise(answer: Any, decay: float = 0.9) -> tuple[Any, Any, str]
     """
     decay = check_probability(decay, "decay", open_low=True, open_high=True)
     general = "new average = decay * average + (1 - decay) * current weights, for each tensor"
-    if answer is Ellipsis or answer is None:
+    if not attempted_function(answer, "update(average, params, decay)"):
         return answer, None, general
-    if not callable(answer):
-        raise TypeError(f"answer must be a function update(average, params, decay), got {type(answer).__name__}")
     average, params = _exercise_tensors()
     net = nn.ParameterList([nn.Parameter(a.clone()) for a in average])
     ema = EMA(net, decay)
@@ -808,10 +807,8 @@ def clip_grad_norm_exercise(answer: Any, max_norm: float = 1.0) -> tuple[Any, An
     max_norm = check_positive_float(max_norm, "max_norm")
     general = ("compute ONE norm over all tensors together, sqrt(sum of every squared entry); if it exceeds "
                "max_norm, multiply every tensor by max_norm / norm, else return them unchanged")
-    if answer is Ellipsis or answer is None:
+    if not attempted_function(answer, "clip(grads, max_norm)"):
         return answer, None, general
-    if not callable(answer):
-        raise TypeError(f"answer must be a function clip(grads, max_norm), got {type(answer).__name__}")
     _, grads = _exercise_tensors()
     params = [nn.Parameter(torch.zeros_like(g)) for g in grads]
     for param, g in zip(params, grads):

@@ -7,7 +7,7 @@ from genlab import exercises
 
 COVERED = {"exercises.check", "exercises.strip_solutions", "exercises.nbgrader_source", "exercises.find_exercises",
            "exercises.load_notebook", "exercises.main", "exercises.chapter_fingerprint", "exercises.copy_is_current",
-           "exercises.refresh_student_copies"}
+           "exercises.refresh_student_copies", "exercises.attempted_function"}
 
 CASES = (
     [Case("exercises.check", lambda v=v: exercises.check("x", 100.0, 1.0, atol=v), "atol", repr(v))
@@ -26,7 +26,8 @@ CASES = (
        Case("exercises.chapter_fingerprint", lambda: exercises.chapter_fingerprint("no/such.ipynb"), "no/such"),
        Case("exercises.copy_is_current", lambda: exercises.copy_is_current("no/such.ipynb", "b.ipynb"), "no/such"),
        Case("exercises.refresh_student_copies", lambda: exercises.refresh_student_copies("no/such/dir", "out"),
-            "no/such/dir")]
+            "no/such/dir"),
+       Case("exercises.attempted_function", lambda: exercises.attempted_function(3.0, "f(x)"), "answer")]
     + [Case("exercises.nbgrader_source", lambda v=v: exercises.nbgrader_source("a.ipynb", "b.ipynb", points=v),
             "points", repr(v)) for v in BAD_POSITIVE_FLOATS]
 )
