@@ -748,13 +748,22 @@ def _exercise_tensors() -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     return first, second
 
 
-def _compare_lists(got: Any, expected: list[torch.Tensor]) -> tuple[Any, Any] | None:
-    """``(got, expected)`` as flat tensors if ``got`` is a list of tensors shaped like ``expected``, else None."""
+def _run_list_answer(answer: Callable[..., Any], args: tuple[Any, ...], expected: list[torch.Tensor],
+                     general: str, name: str, shape_hint: str) -> tuple[Any, torch.Tensor, str | None]:
+    """Call a learner's function on ``args``: ``(got, expected, hint)`` with both values flattened.
+
+    ``hint`` is None when the answer is a list of tensors shaped like ``expected`` (the caller then
+    compares values); otherwise ``got`` describes what came back and ``hint`` says what to fix.
+    """
+    flat_expected = torch.cat([e.flatten() for e in expected])
+    try:
+        got = answer(*args)
+    except Exception as err:  # a learner's error is a wrong answer, not a crash of the check
+        return f"raised {type(err).__name__}: {err}", flat_expected, general
     if not isinstance(got, (list, tuple)) or len(got) != len(expected) or not all(
             isinstance(g, torch.Tensor) and g.shape == e.shape for g, e in zip(got, expected)):
-        return None
-    return (torch.cat([g.detach().double().flatten() for g in got]),
-            torch.cat([e.flatten() for e in expected]))
+        return f"{type(got).__name__} (not a list of tensors shaped like {name})", flat_expected, shape_hint
+    return torch.cat([g.detach().double().flatten() for g in got]), flat_expected, None
 
 
 def ema_update_exercise(answer: Any, decay: float = 0.9) -> tuple[Any, Any, str]:
@@ -779,18 +788,15 @@ def ema_update_exercise(answer: Any, decay: float = 0.9) -> tuple[Any, Any, str]
         param.data.copy_(value)
     ema.update(net)
     expected = [p.detach().clone() for p in ema.model.parameters()]
-    try:
-        got = answer([a.clone() for a in average], [p.clone() for p in params], decay)
-    except Exception as err:  # a learner's error is a wrong answer, not a crash of the check
-        return f"raised {type(err).__name__}: {err}", torch.cat([e.flatten() for e in expected]), general
-    pair = _compare_lists(got, expected)
-    if pair is None:
-        return (f"{type(got).__name__} (not a list of tensors shaped like average)",
-                torch.cat([e.flatten() for e in expected]), "return one new tensor per tensor of average")
+    got, flat_expected, hint = _run_list_answer(
+        answer, ([a.clone() for a in average], [p.clone() for p in params], decay), expected, general,
+        "average", "return one new tensor per tensor of average")
+    if hint is not None:
+        return got, flat_expected, hint
     swapped = torch.cat([(decay * p + (1 - decay) * a).flatten() for a, p in zip(average, params)])
-    if torch.allclose(pair[0], swapped):
-        return pair[0], pair[1], "decay weighs the *old average*; the current weights get only (1 - decay)"
-    return pair[0], pair[1], general
+    if torch.allclose(got, swapped):
+        return got, flat_expected, "decay weighs the *old average*; the current weights get only (1 - decay)"
+    return got, flat_expected, general
 
 
 def clip_grad_norm_exercise(answer: Any, max_norm: float = 1.0) -> tuple[Any, Any, str]:
@@ -815,15 +821,11 @@ def clip_grad_norm_exercise(answer: Any, max_norm: float = 1.0) -> tuple[Any, An
         param.grad = g.clone()
     nn.utils.clip_grad_norm_(params, max_norm)
     expected = [p.grad.detach().clone() for p in params]
-    try:
-        got = answer([g.clone() for g in grads], max_norm)
-    except Exception as err:  # a learner's error is a wrong answer, not a crash of the check
-        return f"raised {type(err).__name__}: {err}", torch.cat([e.flatten() for e in expected]), general
-    pair = _compare_lists(got, expected)
-    if pair is None:
-        return (f"{type(got).__name__} (not a list of tensors shaped like grads)",
-                torch.cat([e.flatten() for e in expected]), "return one clipped tensor per gradient tensor")
+    got, flat_expected, hint = _run_list_answer(answer, ([g.clone() for g in grads], max_norm), expected, general,
+                                                "grads", "return one clipped tensor per gradient tensor")
+    if hint is not None:
+        return got, flat_expected, hint
     per_tensor = torch.cat([(g * min(1.0, max_norm / float(g.norm()))).flatten() for g in grads])
-    if torch.allclose(pair[0], per_tensor):
-        return pair[0], pair[1], "you clipped each tensor on its own; clip by the norm of all of them together"
-    return pair[0], pair[1], general
+    if torch.allclose(got, per_tensor):
+        return got, flat_expected, "you clipped each tensor on its own; clip by the norm of all of them together"
+    return got, flat_expected, general
