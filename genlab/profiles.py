@@ -104,12 +104,14 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
     # quick: 8x8 digits with a small U-Net; full: 28x28 MNIST-5k with a larger one and 1000 steps.
     "11_diffusion": {
         "quick": {"toy_n": 2000, "toy_steps": 100, "toy_epochs": 150, "dataset": "digits", "n_steps": 200,
-                  "base_channels": 16, "channel_mults": [1, 2], "attention_levels": [], "epochs": 120, "lr": 3e-3,
+                  "base_channels": 16, "channel_mults": [1, 2], "attention_levels": [], "dropout": 0.1,
+                  "epochs": 120, "lr": 3e-3,
                   "batch_size": 128, "ema_decay": 0.995, "ddim_steps": [10, 20, 50], "ddim_etas": [0.0, 0.5, 1.0],
                   "guidance_scales": [0.0, 1.0, 2.0, 4.0],
                   "nll_timesteps": 20, "n_nll": 447},
         "full": {"toy_n": 5000, "toy_steps": 200, "toy_epochs": 300, "dataset": "mnist", "n_steps": 1000,
-                 "base_channels": 32, "channel_mults": [1, 2, 2], "attention_levels": [2], "epochs": 200, "lr": 2e-3,
+                 "base_channels": 32, "channel_mults": [1, 2, 2], "attention_levels": [2], "dropout": 0.1,
+                 "epochs": 200, "lr": 2e-3,
                  "batch_size": 128, "ema_decay": 0.999, "ddim_steps": [10, 20, 50, 100], "ddim_etas": [0.0, 0.5, 1.0],
                  "guidance_scales": [0.0, 1.0, 2.0, 4.0], "nll_timesteps": 50, "n_nll": 1000},
     },

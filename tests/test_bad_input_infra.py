@@ -16,7 +16,8 @@ from genlab.results import leaderboard, ledger, timing
 
 COVERED = {
     "metrics.fid", "metrics.kid", "metrics.frechet_distance", "metrics.inception_score", "metrics.precision_recall",
-    "metrics.density_coverage", "metrics.c2st", "metrics.memorization", "metrics.extract_features",
+    "metrics.density_coverage", "metrics.c2st", "metrics.memorization", "metrics.copy_rate_test",
+    "metrics.extract_features",
     "metrics.nats_to_bits_per_dim", "metrics.bits_per_dim_to_nats", "metrics.real_floor",
     "metrics.get_feature_extractor", "metrics.train_classifier", "metrics.classifier_cache_path",
     "metrics.inception_extractor", "metrics.knn_radii",
@@ -66,6 +67,9 @@ def _cases() -> list[Case]:
         Case("metrics.c2st", lambda: metrics.c2st(X, X, classifier="svm"), "classifier", "svm"),
         Case("metrics.memorization", lambda: metrics.memorization(X, X, X, extractor="pixel"), "extractor", "pixel"),
         Case("metrics.memorization", lambda: metrics.memorization(X, X, X, quantile=1.5), "quantile", "1.5"),
+        Case("metrics.copy_rate_test", lambda: metrics.copy_rate_test(12, 10, 1, 10), "copies", "12"),
+        Case("metrics.copy_rate_test", lambda: metrics.copy_rate_test(1, 10, 1, 0), "reference_n", "0"),
+        Case("metrics.copy_rate_test", lambda: metrics.copy_rate_test(0.5, 10, 1, 10), "copies", "0.5"),
         Case("metrics.extract_features", lambda: metrics.extract_features(X, batch_size=-1), "batch_size", "-1"),
         Case("metrics.extract_features", lambda: metrics.extract_features(X, extractor=3), "extractor", "3"),
         Case("metrics.nats_to_bits_per_dim", lambda: metrics.nats_to_bits_per_dim("abc", 64), "nats", "abc"),

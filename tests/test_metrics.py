@@ -159,6 +159,27 @@ def test_memorization_flags_copies_and_not_fresh_data():
     assert near.copy_fraction == 1.0
 
 
+def test_copy_rate_test_separates_noise_from_excess_copying():
+    # 10 of 447 against 4 of 223 is the same rate up to noise; 48 of 447 is not
+    assert M.copy_rate_test(10, 447, 4, 223) > 0.3
+    assert M.copy_rate_test(48, 447, 4, 223) < 1e-3
+    # one-sided: copying *less* than fresh data is never evidence of copying
+    assert M.copy_rate_test(0, 447, 4, 223) == pytest.approx(1.0)
+    # agrees with the hypergeometric tail it is: P(X >= 3) drawing 5 of 10 with 3 flagged in all
+    assert M.copy_rate_test(3, 5, 0, 5) == pytest.approx(math.comb(3, 3) * math.comb(7, 2) / math.comb(10, 5))
+
+
+def test_real_floor_reports_how_many_images_its_copy_rate_counts():
+    rng = np.random.default_rng(3)
+    train, test = rng.uniform(size=(300, 1, 4, 4)), rng.uniform(size=(101, 1, 4, 4))
+    floor = M.real_floor(train, test, torch.nn.Flatten(), kid_subsets=5)
+    assert floor["copy_n"] == 50  # half of the test images play the samples
+    copies = floor["copy_fraction"] * floor["copy_n"]
+    assert copies == pytest.approx(round(copies))
+    assert M.copy_rate_test(round(copies), floor["copy_n"], round(copies), floor["copy_n"]) > 0.5
+    assert "copy_n" not in M.real_floor(train.reshape(300, -1), test.reshape(101, -1), kid_subsets=5)
+
+
 # ----------------------------------------------------------------------------- likelihood units
 def test_bits_per_dim_conversions():
     nats = 64 * math.log(17)  # uniform over 17 levels, 64 pixels

@@ -25,7 +25,8 @@ Metrics: :func:`frechet_distance`, :func:`fid` (Heusel et al. 2017), :func:`kid`
 (Binkowski et al. 2018), :func:`inception_score` with the classifier (the "classifier score",
 Salimans et al. 2016), :func:`precision_recall` (Kynkäänniemi et al. 2019),
 :func:`density_coverage` (Naeem et al. 2020), :func:`c2st` (Lopez-Paz and Oquab 2017),
-:func:`memorization` (nearest-neighbour copy detection, after Meehan et al. 2020),
+:func:`memorization` (nearest-neighbour copy detection, after Meehan et al. 2020) with
+:func:`copy_rate_test` (is a model's copy rate above fresh data's, beyond binomial noise?),
 likelihood units :func:`nats_to_bits_per_dim` / :func:`bits_per_dim_to_nats`, and the privacy of synthetic
 data: :func:`distance_to_closest_record` and :func:`membership_inference_advantage` (:mod:`genlab.metrics.privacy`),
 with the fixed-threshold :func:`loss_threshold_advantage` (Yeom et al. 2018); the class balance of generated samples,
@@ -85,6 +86,7 @@ from .sample import (
                        PrecisionRecall,
                        Score,
                        c2st,
+                       copy_rate_test,
                        density_coverage,
                        evaluate_samples,
                        feature_statistics,
@@ -107,7 +109,8 @@ __all__ = [
     "classifier_cache_path", "default_classifier", "default_epochs", "extract_features", "feature_pair",
     "get_feature_extractor", "inception_extractor", "random_shift", "resolve_extractor", "subsample",
     "train_classifier", "KID", "KID_SCALE", "KID_UNIT", "C2STResult", "DensityCoverage", "Memorization",
-    "PrecisionRecall", "Score", "c2st", "density_coverage", "evaluate_samples", "feature_statistics", "fid",
+    "PrecisionRecall", "Score", "c2st", "copy_rate_test", "density_coverage", "evaluate_samples", "feature_statistics",
+    "fid",
     "frechet_distance", "inception_score", "kid", "knn_radii", "memorization", "pairwise_distances", "polynomial_mmd2",
     "precision_recall", "real_floor", "bits_per_dim_to_nats", "nats_to_bits_per_dim",
     "MembershipInference", "advantage_curve", "distance_to_closest_record", "membership_inference_advantage",

@@ -545,5 +545,29 @@ def real_floor(train: Any, test: Any, extractor: ExtractorLike = None, *, n_samp
         order = torch.randperm(len(test_t), generator=generator)
         half = len(test_t) // 2
         memo = memorization(test_t[order[:half]], train_t, test_t[order[half:]])
-        result.update(copy_fraction=memo.copy_fraction, median_ratio=float(np.median(memo.ratios)))
+        result.update(copy_fraction=memo.copy_fraction, copy_n=half, median_ratio=float(np.median(memo.ratios)))
     return result
+
+
+def copy_rate_test(copies: int, n: int, reference_copies: int, reference_n: int) -> float:
+    """One-sided p-value that a model copies *more* often than fresh data (Fisher's exact test).
+
+    ``copies`` of ``n`` samples were flagged by :func:`memorization`, ``reference_copies`` of
+    ``reference_n`` held-out real images (the floor's ``copy_fraction * copy_n``). A small p-value
+    (say < 0.05) is evidence of excess copying; a large one says the two rates are within the
+    binomial noise of these sample sizes, which is all a few hundred samples can say about a 1% rule.
+
+    Raises:
+        ValueError: counts not integers with ``0 <= copies <= n`` and ``n >= 1`` (each pair).
+    """
+    from scipy.stats import fisher_exact
+
+    n = check_int(n, "n", minimum=1)
+    reference_n = check_int(reference_n, "reference_n", minimum=1)
+    copies = check_int(copies, "copies", minimum=0)
+    reference_copies = check_int(reference_copies, "reference_copies", minimum=0)
+    for count, total, name in ((copies, n, "copies"), (reference_copies, reference_n, "reference_copies")):
+        if count > total:
+            raise ValueError(f"{name}={count} is more than the {total} items it counts among")
+    table = [[copies, n - copies], [reference_copies, reference_n - reference_copies]]
+    return float(fisher_exact(table, alternative="greater").pvalue)
