@@ -280,3 +280,19 @@ def test_add_noise_exercise_check():
 def test_noise_schedule_accepts_custom_betas():
     s = NoiseSchedule([0.1, 0.2, 0.3])
     assert s.n_steps == 3 and "NoiseSchedule" in repr(s)
+
+
+def test_chapter_11_quick_profile_trains_the_digits_recipe():
+    """Chapter 11 builds its digits model from the profile; the leaderboard and benchmark from RECIPES."""
+    from genlab.diffusion import RECIPES
+    from genlab.profiles import settings
+
+    cfg = settings("11_diffusion", "quick")
+    recipe = RECIPES["digits"]
+    assert cfg.dataset == "digits" and cfg.epochs == recipe["epochs"]
+    for key in ("n_steps", "base_channels", "dropout"):
+        assert getattr(cfg, key) == recipe["model"][key], key
+    assert tuple(cfg.channel_mults) == recipe["model"]["channel_mults"]
+    assert tuple(cfg.attention_levels) == recipe["model"]["attention_levels"]
+    for key in ("lr", "batch_size", "ema_decay"):
+        assert getattr(cfg, key) == recipe["train"][key], key
