@@ -530,8 +530,8 @@ def real_floor(train: Any, test: Any, extractor: ExtractorLike = None, *, n_samp
     so the sample-size bias of FID matches the model rows) is scored against ``test`` with
     :func:`evaluate_samples` (``kwargs`` go there). Memorisation needs held-out data on both
     sides, so its floor splits ``test`` in two seeded halves: one plays the samples, the other
-    the fresh reference (``copy_fraction`` is then about the rule's 1% by construction, and
-    ``median_ratio`` about 1).
+    the fresh reference (``copy_fraction`` is then about the rule's 1% by construction, counted over
+    ``copy_n`` images, and ``median_ratio`` about 1; :func:`copy_rate_test` compares a model's count with it).
     """
     train_t, test_t = as_metric_input(train, "train"), as_metric_input(test, "test")
     n = len(test_t) if n_samples is None else check_int(n_samples, "n_samples", minimum=2)
