@@ -947,7 +947,7 @@ def check_add_noise_answer(answer: Any, *, random_state: int = 0) -> str | None:
 # ============================================================================ recipes and the leaderboard row
 #: Recipes measured in ``benchmarks/diffusion.py`` and the leaderboard (keyword arguments of DiffusionModel plus
 #: training settings), per dataset: a class-conditional U-Net trained with EMA weights. Both are sized for a
-#: 2-core CPU (MNIST-5k 28x28: about 25 minutes of training); chapter 11's full profile trains the larger
+#: 2-core CPU (MNIST-5k 28x28: about 1.5 hours of training on one thread); chapter 11's full profile trains the larger
 #: GPU-sized U-Net (32 channels x (1, 2, 2) with attention, 1000 steps).
 RECIPES: dict[str, dict[str, Any]] = {
     "digits": {"model": dict(n_steps=200, base_channels=16, channel_mults=(1, 2), n_res_blocks=1,
