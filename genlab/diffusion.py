@@ -947,8 +947,8 @@ def check_add_noise_answer(answer: Any, *, random_state: int = 0) -> str | None:
 # ============================================================================ recipes and the leaderboard row
 #: Recipes measured in ``benchmarks/diffusion.py`` and the leaderboard (keyword arguments of DiffusionModel plus
 #: training settings), per dataset: a class-conditional U-Net trained with EMA weights. Both are sized for a
-#: 2-core CPU (MNIST-5k 28x28: about 1.5 hours of training on one thread); chapter 11's full profile trains the larger
-#: GPU-sized U-Net (32 channels x (1, 2, 2) with attention, 1000 steps).
+#: 2-core CPU (MNIST-5k 28x28: about 1.5 hours to train and score on one thread); chapter 11's full profile
+#: trains the larger GPU-sized U-Net (32 channels x (1, 2, 2) with attention, 1000 steps).
 RECIPES: dict[str, dict[str, Any]] = {
     "digits": {"model": dict(n_steps=200, base_channels=16, channel_mults=(1, 2), n_res_blocks=1,
                              attention_levels=(), data_range=(0.0, 16.0), n_levels=17, dropout=0.1),
