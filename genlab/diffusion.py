@@ -955,7 +955,7 @@ RECIPES: dict[str, dict[str, Any]] = {
                # 120 epochs, as chapter 11. A trade-off, measured with benchmarks/diffusion.py (seed 0, before
                # dropout): at 300 epochs DDPM samples sit closer to the test set (FID 8.23 vs 9.07, KID 0.3 vs 3.6
                # standard errors above the floor) but copy training digits 4x as often (10.7% vs 2.5%; real vs
-               # real 1.8%). Dropout 0.1 (as Ho et al. 2020 on CIFAR-10) moves both the right way at 120 epochs,
+               # real 1.8%). Dropout 0.1 (as Ho et al. 2020 on CIFAR-10) mostly moves both the right way at 120 epochs,
                # seeds 0/1/2: FID 1.11/1.10/1.17x the floor (1.20/1.12/1.19x without), KID 2.2/3.0/2.5 standard
                # errors above it (3.4/2.7/2.8), copies 1.1/1.1/1.6% (2.5/1.1/2.0%).
                "train": dict(lr=3e-3, batch_size=128, ema_decay=0.995), "epochs": 120},
